@@ -1,0 +1,486 @@
+"""The one module that touches PyAV: probing containers and reading exactly the frames asked for.
+
+Why it is built this way:
+- Decoding a whole video to pick 16 frames is the trap (50 s and 12 GB for 10 minutes of 360p).
+  We read the packet index first (timestamps and keyframe flags, no decoding), snap every
+  requested instant to a frame of that index, then decode forward and seek only when the next
+  wanted frame lies beyond a keyframe we have not reached yet. Reading only moves forward, so no
+  group of pictures (GOP) is ever decoded twice for one request.
+- Only frames that are kept are converted to RGB and resized, inside PyAV's reformat.
+- A seek must land on the keyframe asked for; when it lands late we back off to an earlier
+  keyframe, then to a sequential read. AVI stores decode order only and its reconstructed
+  timestamps are off by a frame for packed B-frames, so AVI is read sequentially and frames are
+  timed by output order, which the decoder guarantees is presentation order.
+- A file that decodes only in part gives what it could, and says so in ``partial_reason``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Any
+
+import av
+import numpy as np
+
+from actionrec.errors import (
+    CorruptVideoError,
+    EmptyVideoError,
+    NotAVideoError,
+    NoVideoStreamError,
+    VideoError,
+)
+
+Source = str | os.PathLike | IO[bytes]
+
+# Demuxers whose timestamps do not give presentation order reliably: read them in output order.
+_COUNT_ORDER_FORMATS = {"avi"}
+# At and above this many pixels per frame, let FFmpeg decode with frame + slice threads.
+_THREADED_PIXELS = 1280 * 720
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says, plus what the packet index found (when it was read)."""
+
+    duration_s: float
+    fps: float
+    num_frames: int
+    width: int
+    height: int
+    codec: str
+    has_audio: bool
+    container: str
+    bytes: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DecodeStats:
+    """Counters a benchmark reads: how much work a request cost."""
+
+    frames_needed: int = 0
+    frames_decoded: int = 0
+    frames_converted: int = 0
+    seeks: int = 0
+    fallbacks: int = 0
+
+
+@dataclass
+class FrameRead:
+    """The answer to one request: ``frames_thwc`` uint8 RGB, one frame per requested instant."""
+
+    frames_thwc: np.ndarray
+    frame_times_s: list[float]
+    stats: DecodeStats = field(default_factory=DecodeStats)
+    partial_reason: str | None = None
+
+
+def _describe(source: Source) -> str:
+    if isinstance(source, str | os.PathLike):
+        return str(source)
+    return getattr(source, "name", None) or "<stream>"
+
+
+def _size_of(source: Source) -> int | None:
+    if isinstance(source, str | os.PathLike):
+        try:
+            return os.path.getsize(source)
+        except OSError:
+            return None
+    try:
+        pos = source.tell()
+        end = source.seek(0, io.SEEK_END)
+        source.seek(pos)
+        return int(end)
+    except (OSError, AttributeError, ValueError):
+        return None
+
+
+def _open(source: Source) -> av.container.InputContainer:
+    """Open a container, turning FFmpeg's failures into errors a person understands."""
+    name = _describe(source)
+    if isinstance(source, str | os.PathLike) and not Path(source).exists():
+        raise VideoError("file not found", uri=name)
+    size = _size_of(source)
+    if size == 0:
+        raise EmptyVideoError("file is empty (0 bytes)", uri=name)
+    try:
+        src = os.fspath(source) if isinstance(source, str | os.PathLike) else source
+        container = av.open(src, mode="r", metadata_errors="ignore")
+    except av.error.InvalidDataError as e:
+        raise NotAVideoError("not a video file FFmpeg can read (unrecognised or damaged container)", uri=name) from e
+    except (av.error.FFmpegError, OSError) as e:
+        raise NotAVideoError(f"cannot open as a video: {e}", uri=name) from e
+    if not container.streams.video:
+        container.close()
+        raise NoVideoStreamError("the file has no video stream (audio-only or data file)", uri=name)
+    return container
+
+
+def _fps_of(stream: av.video.stream.VideoStream) -> Fraction:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate:
+            return Fraction(rate)
+    return Fraction(25)
+
+
+def probe(source: Source) -> VideoInfo:
+    """Container facts without decoding a frame (frame count from the header, or by demuxing)."""
+    container = _open(source)
+    try:
+        vs = container.streams.video[0]
+        fps = _fps_of(vs)
+        duration = 0.0
+        if vs.duration and vs.time_base:
+            duration = float(vs.duration * vs.time_base)
+        elif container.duration:
+            duration = container.duration / av.time_base
+        frames = vs.frames or 0
+        if frames <= 0:
+            try:
+                frames = sum(1 for p in container.demux(vs) if p.size)
+            except av.error.FFmpegError:
+                frames = int(round(duration * float(fps)))
+        if duration <= 0 and frames:
+            duration = frames / float(fps)
+        return VideoInfo(
+            duration_s=duration,
+            fps=float(fps),
+            num_frames=int(frames),
+            width=vs.codec_context.width,
+            height=vs.codec_context.height,
+            codec=vs.codec_context.name,
+            has_audio=bool(container.streams.audio),
+            container=container.format.name,
+            bytes=_size_of(source),
+        )
+    finally:
+        container.close()
+
+
+def output_size(width: int, height: int, short_side: int | None, max_side: int | None = None) -> tuple[int, int]:
+    """Frame size after scaling the shorter side to ``short_side`` (keeping aspect, even sizes not required)."""
+    if short_side is None and max_side is None:
+        return width, height
+    scale = 1.0
+    if short_side is not None:
+        scale = short_side / min(width, height)
+    if max_side is not None and max(width, height) * scale > max_side:
+        scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+class VideoReader:
+    """Reads frames at given instants from one video, decoding as little as possible.
+
+    Use as a context manager. ``index()`` demuxes the packets once (no decoding) to learn the
+    frame timestamps and keyframes; ``read()`` may be called several times, each call moving
+    only forward through the file.
+    """
+
+    def __init__(self, source: Source, *, threads: str | None = None) -> None:
+        self.name = _describe(source)
+        self._source = source
+        self._container = _open(source)
+        self._stream = self._container.streams.video[0]
+        self._threads = threads
+        self._grid: list[int] | None = None  # presentation times of all frames, stream time base
+        self._keys: list[int] = []  # keyframe presentation times, sorted
+        self._key_positions: list[int] = []  # index in _grid of each keyframe
+        self._index_error: str | None = None
+        self.count_order = self._container.format.name in _COUNT_ORDER_FORMATS
+        self.stats = DecodeStats()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the index ----------------------------------------------------------------------------
+    @property
+    def time_base(self) -> Fraction:
+        return Fraction(self._stream.time_base) if self._stream.time_base else Fraction(1, 90000)
+
+    @property
+    def fps(self) -> Fraction:
+        return _fps_of(self._stream)
+
+    def index(self) -> list[int]:
+        """Presentation timestamps of every frame (stream time base), read from packets only."""
+        if self._grid is not None:
+            return self._grid
+        stamps: list[tuple[int, bool]] = []
+        use_dts = self.count_order
+        try:
+            for packet in self._container.demux(self._stream):
+                if not packet.size:
+                    continue
+                ts = packet.dts if use_dts else packet.pts
+                if ts is None:
+                    ts = packet.dts if packet.dts is not None else packet.pts
+                if ts is None:
+                    # No timestamps at all: time frames by their order.
+                    use_dts = True
+                    ts = len(stamps)
+                stamps.append((int(ts), bool(packet.is_keyframe)))
+        except av.error.FFmpegError as e:
+            self._index_error = f"the file is damaged or truncated after {len(stamps)} frames ({e.strerror or e})"
+        if not stamps:
+            raise CorruptVideoError(
+                self._index_error or "the video stream holds no frames", uri=self.name
+            )
+        if use_dts and not self.count_order:
+            self.count_order = True
+        stamps.sort()
+        self._grid = [ts for ts, _ in stamps]
+        self._key_positions = [i for i, (_, key) in enumerate(stamps) if key] or [0]
+        self._keys = [self._grid[i] for i in self._key_positions]
+        self._rewind()
+        return self._grid
+
+    def info(self) -> VideoInfo:
+        """Facts from the container, with frame count and duration from the index (what is readable)."""
+        grid = self.index()
+        duration = float(self.duration)
+        cc = self._stream.codec_context
+        return VideoInfo(
+            duration_s=duration,
+            fps=float(self.fps),
+            num_frames=len(grid),
+            width=cc.width,
+            height=cc.height,
+            codec=cc.name,
+            has_audio=bool(self._container.streams.audio),
+            container=self._container.format.name,
+            bytes=_size_of(self._source),
+        )
+
+    @property
+    def duration(self) -> Fraction:
+        """Exact readable duration in seconds: from the first frame to the end of the last."""
+        grid = self.index()
+        if self.count_order:
+            return Fraction(len(grid)) / self.fps
+        return (grid[-1] - grid[0]) * self.time_base + 1 / self.fps
+
+    @property
+    def partial_reason(self) -> str | None:
+        """Why only part of the file is readable, or None when the index found no damage."""
+        self.index()
+        if self._index_error:
+            return self._index_error
+        declared = self._stream.frames or 0
+        if declared and len(self._grid or []) < declared:
+            return (
+                f"the file is truncated: {len(self._grid or [])} of {declared} frames could be read"
+            )
+        return None
+
+    # -- reading ------------------------------------------------------------------------------
+    def _rewind(self) -> None:
+        self._container.seek(0, backward=True, any_frame=False)
+
+    def _snap(self, t: Fraction) -> int:
+        """Grid position of the frame on screen at ``t`` seconds from the first frame."""
+        grid = self.index()
+        if self.count_order:
+            pos = int(Fraction(t) * self.fps) if t > 0 else 0
+            return min(max(pos, 0), len(grid) - 1)
+        target = grid[0] + Fraction(t) / self.time_base
+        pos = bisect.bisect_right(grid, target) - 1
+        return min(max(pos, 0), len(grid) - 1)
+
+    def _configure_threads(self) -> None:
+        cc = self._stream.codec_context
+        mode = self._threads
+        if mode is None:
+            mode = "AUTO" if cc.width * cc.height >= _THREADED_PIXELS else "SLICE"
+        try:
+            cc.thread_type = mode
+        except (ValueError, av.error.FFmpegError):  # pragma: no cover - codec without threads
+            pass
+
+    def _decode(self, seek_to: int | None) -> Iterator[tuple[int, av.VideoFrame]]:
+        """Frames in presentation order with their grid position, from a seek point or the start."""
+        grid = self.index()
+        if seek_to is None:
+            self._rewind()
+            position = 0
+        else:
+            self._container.seek(seek_to, stream=self._stream, backward=True, any_frame=False)
+            self.stats.seeks += 1
+            position = None
+        counted = 0
+        for packet in self._container.demux(self._stream):
+            for frame in packet.decode():
+                self.stats.frames_decoded += 1
+                if self.count_order:
+                    if position is None:  # count order never seeks; kept for clarity
+                        position = 0
+                    pos = position + counted
+                    counted += 1
+                    if pos >= len(grid):
+                        return
+                    yield pos, frame
+                else:
+                    if frame.pts is None:
+                        continue
+                    pos = bisect.bisect_right(grid, frame.pts) - 1
+                    yield max(pos, 0), frame
+
+    def read(
+        self,
+        timestamps_s: Sequence[float | Fraction],
+        *,
+        short_side: int | None = None,
+        max_side: int | None = None,
+    ) -> FrameRead:
+        """Frames on screen at each instant (seconds from the first frame), as uint8 RGB THWC."""
+        if len(timestamps_s) == 0:
+            raise ValueError("timestamps_s is empty")
+        self.index()
+        self._configure_threads()
+        wanted = [self._snap(Fraction(t)) for t in timestamps_s]
+        targets = sorted(set(wanted))
+        self.stats.frames_needed += len(timestamps_s)
+        cc = self._stream.codec_context
+        width, height = output_size(cc.width, cc.height, short_side, max_side)
+        got: dict[int, np.ndarray] = {}
+        decode_error: str | None = None
+        try:
+            self._read_targets(targets, got, width, height)
+        except av.error.FFmpegError as e:
+            decode_error = f"decoding failed ({e.strerror or e})"
+        if not got:
+            raise CorruptVideoError(
+                decode_error or self._index_error or "no frame could be decoded", uri=self.name
+            )
+        # Frames that could not be reached (damage mid-file) repeat the last frame that could.
+        reached = sorted(got)
+        frames = []
+        for pos in wanted:
+            i = bisect.bisect_right(reached, pos) - 1
+            frames.append(got[reached[max(i, 0)]])
+        missing = [p for p in targets if p not in got]
+        partial = self.partial_reason
+        if missing:
+            partial = partial or decode_error or f"{len(missing)} sampled frames could not be decoded"
+        grid = self.index()
+        tb, fps = self.time_base, self.fps
+        times = [
+            float(Fraction(p) / fps) if self.count_order else float((grid[p] - grid[0]) * tb) for p in wanted
+        ]
+        return FrameRead(np.stack(frames), times, self.stats, partial)
+
+    def _read_targets(self, targets: list[int], got: dict[int, np.ndarray], width: int, height: int) -> None:
+        """Decode forward through ``targets`` (sorted grid positions), seeking only past keyframes."""
+        grid = self.index()
+        frames: Iterator[tuple[int, av.VideoFrame]] | None = None
+        position = -1  # grid position of the last decoded frame
+        pending: tuple[int, av.VideoFrame] | None = None
+        last: tuple[int, av.VideoFrame] | None = None
+
+        def keep(target: int, frame: av.VideoFrame) -> None:
+            got[target] = frame.to_ndarray(format="rgb24", width=width, height=height)
+            self.stats.frames_converted += 1
+
+        i = 0
+        while i < len(targets):
+            target = targets[i]
+            key_index = max(bisect.bisect_right(self._key_positions, target) - 1, 0)
+            fresh = False
+            if frames is None or (not self.count_order and self._key_positions[key_index] > position):
+                seek_to = None if self.count_order else grid[self._key_positions[key_index]]
+                frames, pending, last, fresh = self._decode(seek_to), None, None, True
+            while True:
+                if pending is not None:
+                    (pos, frame), pending = pending, None
+                else:
+                    item = next(frames, None)
+                    if item is None:
+                        if last is not None and last[0] < target:
+                            keep(target, last[1])  # the file ends early: last frame on screen
+                        return
+                    pos, frame = item
+                if fresh and pos > target and seek_to is not None:
+                    # The seek landed after the frame we need (AVI-like demuxers): back off to
+                    # the keyframe before, and at worst read from the start.
+                    self.stats.fallbacks += 1
+                    key_index -= 1
+                    seek_to = grid[self._key_positions[key_index]] if key_index >= 0 else None
+                    frames, last = self._decode(seek_to), None
+                    continue
+                fresh = False
+                position = pos
+                if pos < target:
+                    last = (pos, frame)
+                    continue
+                if pos == target or last is None:
+                    keep(target, frame)
+                    last = (pos, frame)
+                else:  # the exact frame never came out of the decoder: the one before is on screen
+                    keep(target, last[1])
+                    pending = (pos, frame)
+                i += 1
+                break
+
+
+def read_frames(
+    source: Source, timestamps_s: Sequence[float | Fraction], short_side: int | None = None
+) -> np.ndarray:
+    """uint8 ``[T, H, W, 3]`` RGB frames on screen at each instant, decoding only what is needed."""
+    with VideoReader(source) as reader:
+        return reader.read(timestamps_s, short_side=short_side).frames_thwc
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames_thwc: np.ndarray | Sequence[np.ndarray],
+    fps: int | Fraction = 25,
+    *,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    options: dict[str, str] | None = None,
+    gop: int | None = None,
+) -> Path:
+    """Encode uint8 RGB frames to a file (synthetic data, tests, benchmarks). Written whole or not at all."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    frames = list(frames_thwc)
+    if not frames:
+        raise ValueError("frames_thwc is empty")
+    height, width = frames[0].shape[:2]
+    fmt = {".mp4": "mp4", ".mkv": "matroska", ".avi": "avi", ".webm": "webm", ".mov": "mov"}.get(
+        path.suffix.lower()
+    )
+    try:
+        with av.open(str(tmp), mode="w", format=fmt) as out:
+            stream = out.add_stream(codec, rate=Fraction(fps))
+            stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+            if gop is not None:
+                stream.codec_context.gop_size = gop
+            if options:
+                stream.options = dict(options)
+            for rgb in frames:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
