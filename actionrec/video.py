@@ -122,6 +122,10 @@ def _open(source: Source) -> av.container.InputContainer:
     if not container.streams.video:
         container.close()
         raise NoVideoStreamError("the file has no video stream (audio-only or data file)", uri=name)
+    fmt = container.format.name
+    if fmt.endswith("_pipe") or fmt in {"image2", "image2pipe"}:
+        container.close()
+        raise NotAVideoError(f"this is a still image ({fmt.removesuffix('_pipe')}), not a video", uri=name)
     return container
 
 
@@ -178,6 +182,46 @@ def output_size(width: int, height: int, short_side: int | None, max_side: int |
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def as_fraction(t: float | Fraction) -> Fraction:
+    """Exact time; a float is read to the microsecond, so 0.21 means 21/100 s, not 0.2099999..."""
+    if isinstance(t, Fraction | int):
+        return Fraction(t)
+    return Fraction(t).limit_denominator(1_000_000)
+
+
+def snap_position(grid: Sequence[int], count_order: bool, fps: Fraction, time_base: Fraction, t: Fraction) -> int:
+    """Index of the frame on screen at ``t`` s from the first frame (clamped to the first/last frame)."""
+    t = Fraction(t)
+    if count_order:
+        pos = int(t * fps) if t > 0 else 0
+    else:
+        pos = bisect.bisect_right(grid, grid[0] + t / time_base) - 1
+    return min(max(pos, 0), len(grid) - 1)
+
+
+@dataclass(frozen=True)
+class DecodedFrames:
+    """All frames of a short video in memory, answering time requests exactly as the reader does."""
+
+    frames_thwc: np.ndarray
+    grid: list[int]
+    count_order: bool
+    fps: Fraction
+    time_base: Fraction
+    partial_reason: str | None = None
+
+    @property
+    def duration(self) -> Fraction:
+        if self.count_order:
+            return Fraction(len(self.grid)) / self.fps
+        return (self.grid[-1] - self.grid[0]) * self.time_base + 1 / self.fps
+
+    def read(self, timestamps_s: Sequence[float | Fraction]) -> np.ndarray:
+        pos = [snap_position(self.grid, self.count_order, self.fps, self.time_base, as_fraction(t))
+               for t in timestamps_s]
+        return self.frames_thwc[pos]
+
+
 class VideoReader:
     """Reads frames at given instants from one video, decoding as little as possible.
 
@@ -198,6 +242,7 @@ class VideoReader:
         self._index_error: str | None = None
         self.count_order = self._container.format.name in _COUNT_ORDER_FORMATS
         self.stats = DecodeStats()
+        self.damage: list[str] = []  # problems met while decoding (skipped packets, early end)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -295,13 +340,17 @@ class VideoReader:
 
     def _snap(self, t: Fraction) -> int:
         """Grid position of the frame on screen at ``t`` seconds from the first frame."""
+        return snap_position(self.index(), self.count_order, self.fps, self.time_base, t)
+
+    def decode_all(self, *, short_side: int | None = None) -> DecodedFrames:
+        """Every frame, in order, for short videos that are read many times (training epochs)."""
         grid = self.index()
         if self.count_order:
-            pos = int(Fraction(t) * self.fps) if t > 0 else 0
-            return min(max(pos, 0), len(grid) - 1)
-        target = grid[0] + Fraction(t) / self.time_base
-        pos = bisect.bisect_right(grid, target) - 1
-        return min(max(pos, 0), len(grid) - 1)
+            times = [Fraction(2 * i + 1, 2) / self.fps for i in range(len(grid))]
+        else:
+            times = [(g - grid[0]) * self.time_base for g in grid]
+        read = self.read(times, short_side=short_side)
+        return DecodedFrames(read.frames_thwc, grid, self.count_order, self.fps, self.time_base, read.partial_reason)
 
     def _configure_threads(self) -> None:
         cc = self._stream.codec_context
@@ -313,33 +362,41 @@ class VideoReader:
         except (ValueError, av.error.FFmpegError):  # pragma: no cover - codec without threads
             pass
 
+    def _decoded_frames(self) -> Iterator[tuple[av.Packet, av.VideoFrame]]:
+        """Decode from the current position; a damaged packet is skipped and remembered, as FFmpeg does."""
+        demux = self._container.demux(self._stream)
+        while True:
+            try:
+                packet = next(demux)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as e:
+                self.damage.append(f"the file is damaged or cut short ({e.strerror or e})")
+                return
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as e:
+                self.damage.append(f"damaged data skipped ({e.strerror or e})")
+                continue
+            for frame in frames:
+                yield packet, frame
+
     def _decode(self, seek_to: int | None) -> Iterator[tuple[int, av.VideoFrame]]:
-        """Frames in presentation order with their grid position, from a seek point or the start."""
+        """Frames in presentation order with their grid position, from a keyframe or the start."""
         grid = self.index()
         if seek_to is None:
             self._rewind()
-            position = 0
-        else:
+        else:  # count order never seeks: it has no trustworthy timestamps to land on
             self._container.seek(seek_to, stream=self._stream, backward=True, any_frame=False)
             self.stats.seeks += 1
-            position = None
-        counted = 0
-        for packet in self._container.demux(self._stream):
-            for frame in packet.decode():
-                self.stats.frames_decoded += 1
-                if self.count_order:
-                    if position is None:  # count order never seeks; kept for clarity
-                        position = 0
-                    pos = position + counted
-                    counted += 1
-                    if pos >= len(grid):
-                        return
-                    yield pos, frame
-                else:
-                    if frame.pts is None:
-                        continue
-                    pos = bisect.bisect_right(grid, frame.pts) - 1
-                    yield max(pos, 0), frame
+        for counted, (_, frame) in enumerate(self._decoded_frames()):
+            self.stats.frames_decoded += 1
+            if self.count_order:
+                if counted >= len(grid):
+                    return
+                yield counted, frame
+            elif frame.pts is not None:
+                yield max(bisect.bisect_right(grid, frame.pts) - 1, 0), frame
 
     def read(
         self,
@@ -353,7 +410,7 @@ class VideoReader:
             raise ValueError("timestamps_s is empty")
         self.index()
         self._configure_threads()
-        wanted = [self._snap(Fraction(t)) for t in timestamps_s]
+        wanted = [self._snap(as_fraction(t)) for t in timestamps_s]
         targets = sorted(set(wanted))
         self.stats.frames_needed += len(timestamps_s)
         cc = self._stream.codec_context
@@ -375,9 +432,11 @@ class VideoReader:
             i = bisect.bisect_right(reached, pos) - 1
             frames.append(got[reached[max(i, 0)]])
         missing = [p for p in targets if p not in got]
-        partial = self.partial_reason
-        if missing:
-            partial = partial or decode_error or f"{len(missing)} sampled frames could not be decoded"
+        partial = self.partial_reason or decode_error
+        if partial is None and self.damage:
+            partial = f"{self.damage[0]}; {len(self.damage)} problem(s) in all"
+        if missing and partial is None:
+            partial = f"{len(missing)} sampled frames could not be decoded"
         grid = self.index()
         tb, fps = self.time_base, self.fps
         times = [
@@ -411,9 +470,18 @@ class VideoReader:
                 else:
                     item = next(frames, None)
                     if item is None:
-                        if last is not None and last[0] < target:
+                        if last is not None:
                             keep(target, last[1])  # the file ends early: last frame on screen
-                        return
+                            return
+                        if seek_to is None:
+                            return
+                        # Nothing decodable after this keyframe (truncated file): the frame on
+                        # screen at the end of what decodes lies before it.
+                        self.stats.fallbacks += 1
+                        key_index -= 1
+                        seek_to = grid[self._key_positions[key_index]] if key_index >= 0 else None
+                        frames, fresh = self._decode(seek_to), True
+                        continue
                     pos, frame = item
                 if fresh and pos > target and seek_to is not None:
                     # The seek landed after the frame we need (AVI-like demuxers): back off to

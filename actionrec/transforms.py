@@ -1,0 +1,84 @@
+"""From decoded frames to model input: ``frames_thwc`` uint8 -> ``clip_cthw`` float -> batch NCTHW.
+
+Frames arrive already scaled (short side = ``spec.short_side``) by the decoder, so only the crop,
+the float conversion and the normalisation happen here. Training augmentations that change what
+a clip means (a mirror turns "moving left" into "moving right", a time reversal turns "opening"
+into "closing") take the dataset's declared label mapping and return the new label with the clip.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from actionrec.errors import ConfigError
+from actionrec.models.spec import InputSpec
+
+
+def crop_thwc(frames_thwc: np.ndarray, size: int, rng: random.Random | None = None) -> np.ndarray:
+    """Centre crop (or a random one when ``rng`` is given); pads by edge replication if too small."""
+    t, h, w, _ = frames_thwc.shape
+    if h < size or w < size:
+        ph, pw = max(size - h, 0), max(size - w, 0)
+        frames_thwc = np.pad(frames_thwc, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode="edge")
+        t, h, w, _ = frames_thwc.shape
+    if rng is None:
+        top, left = (h - size) // 2, (w - size) // 2
+    else:
+        top, left = rng.randint(0, h - size), rng.randint(0, w - size)
+    return frames_thwc[:, top : top + size, left : left + size]
+
+
+def to_clip_cthw(frames_thwc: np.ndarray, spec: InputSpec) -> torch.Tensor:
+    """uint8 THWC (already cropped) -> normalised float CTHW."""
+    clip = torch.from_numpy(np.ascontiguousarray(frames_thwc)).permute(3, 0, 1, 2).float().div_(255.0)
+    mean = torch.tensor(spec.mean).view(3, 1, 1, 1)
+    std = torch.tensor(spec.std).view(3, 1, 1, 1)
+    return clip.sub_(mean).div_(std)
+
+
+def eval_clip(frames_thwc: np.ndarray, spec: InputSpec) -> torch.Tensor:
+    return to_clip_cthw(crop_thwc(frames_thwc, spec.crop_size), spec)
+
+
+@dataclass(frozen=True)
+class LabelAwareAugment:
+    """Mirror and time reversal that are allowed only where the dataset says what they do to labels.
+
+    ``hflip`` / ``reverse`` map a class to the class the transform turns it into; a class not in
+    the map is unchanged. ``None`` means the transform is not declared and is never applied.
+    """
+
+    classes: tuple[str, ...]
+    hflip: Mapping[str, str] | None = None
+    reverse: Mapping[str, str] | None = None
+    p: float = 0.5
+    _ids: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.p <= 1.0:
+            raise ConfigError(f"p must be in [0, 1], got {self.p}")
+        ids = {c: i for i, c in enumerate(self.classes)}
+        for name in ("hflip", "reverse"):
+            mapping = getattr(self, name)
+            for a, b in (mapping or {}).items():
+                if a not in ids or b not in ids:
+                    raise ConfigError(f"{name} maps {a!r} -> {b!r}, but both must be among the classes")
+        self._ids.update(ids)
+
+    def _mapped(self, mapping: Mapping[str, str], label: int) -> int:
+        name = self.classes[label]
+        return self._ids[mapping.get(name, name)]
+
+    def __call__(self, frames_thwc: np.ndarray, label: int, rng: random.Random) -> tuple[np.ndarray, int]:
+        if self.hflip is not None and rng.random() < self.p:
+            frames_thwc = frames_thwc[:, :, ::-1]
+            label = self._mapped(self.hflip, label)
+        if self.reverse is not None and rng.random() < self.p:
+            frames_thwc = frames_thwc[::-1]
+            label = self._mapped(self.reverse, label)
+        return frames_thwc, label
