@@ -29,7 +29,7 @@ from actionrec.models.checkpoint import LoadedModel, build_model, save_checkpoin
 from actionrec.models.spec import InputSpec
 from actionrec.sampling import random_clip, uniform_clips
 from actionrec.sources import open_input
-from actionrec.transforms import LabelAwareAugment, crop_thwc, to_clip_cthw
+from actionrec.transforms import LabelAwareAugment, applicable, crop_thwc, to_clip_cthw
 from actionrec.video import DecodedFrames, VideoReader, output_size
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -265,7 +265,9 @@ def train(
     val_items = [(r.uri, ids[r.label]) for r in val_rows]
     augment = None
     if cfg.augment and labels.augment:
-        augment = LabelAwareAugment(tuple(classes), labels.augment.get("hflip"), labels.augment.get("reverse"))
+        names = tuple(classes)
+        augment = LabelAwareAugment(names, applicable(labels.augment.get("hflip"), names),
+                                    applicable(labels.augment.get("reverse"), names))
 
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     module = model.module.to(device)

@@ -66,8 +66,8 @@ class LabelAwareAugment:
         for name in ("hflip", "reverse"):
             mapping = getattr(self, name)
             for a, b in (mapping or {}).items():
-                if a not in ids or b not in ids:
-                    raise ConfigError(f"{name} maps {a!r} -> {b!r}, but both must be among the classes")
+                if a in ids and b not in ids:  # rules about classes not in this table do not matter
+                    raise ConfigError(f"{name} maps {a!r} -> {b!r}, but {b!r} is not among the classes")
         self._ids.update(ids)
 
     def _mapped(self, mapping: Mapping[str, str], label: int) -> int:
@@ -82,3 +82,12 @@ class LabelAwareAugment:
             frames_thwc = frames_thwc[::-1]
             label = self._mapped(self.reverse, label)
         return frames_thwc, label
+
+
+def applicable(mapping: Mapping[str, str] | None, classes: tuple[str, ...]) -> Mapping[str, str] | None:
+    """A declared rule, or None when it would turn one of ``classes`` into a class outside them."""
+    if mapping is None:
+        return None
+    if any(a in classes and b not in classes for a, b in mapping.items()):
+        return None
+    return {a: b for a, b in mapping.items() if a in classes}

@@ -201,6 +201,10 @@ def torchvision_categories(arch: str, weights: str) -> list[str]:
     """Class names that come with a torchvision weight set (Kinetics-400: 400 names), no download."""
     import torchvision.models.video as tvv
 
+    from actionrec.models.registry import get_architecture
+
+    if not get_architecture(arch).pretrained:
+        raise ModelError(f"{arch} has no pretrained weights")
     enum_name = _TORCHVISION[arch][0] if arch in _TORCHVISION else None
     if enum_name is None:
         from torchvision.models import ResNet18_Weights

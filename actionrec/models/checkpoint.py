@@ -117,6 +117,8 @@ def save_checkpoint(
         tmp.unlink(missing_ok=True)
     version = file_version(path)
     model.version, model.provenance = version, prov
+    if prov.get("model_name"):
+        model.name = str(prov["model_name"])
     card_path = path.with_name("card.json") if path.name == "model.pt" else path.with_suffix(".card.json")
     tmp_card = card_path.with_name(f".{card_path.name}.tmp")
     tmp_card.write_text(json.dumps(card(model, version, prov), indent=2, default=str))
