@@ -7,7 +7,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -200,7 +200,8 @@ def _add_training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extensions: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
+    """The core commands; ``extensions`` add more (the pipeline layers add tag, retrain, serve...)."""
     parser = argparse.ArgumentParser(prog="actionrec", description="Batch action recognition for video archives.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -251,11 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list the registered architectures")
     p.set_defaults(func=cmd_models)
+    for extend in extensions:
+        extend(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, extensions: Sequence[Callable[[Any], None]] = ()) -> int:
+    parser = build_parser(extensions)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

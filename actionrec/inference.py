@@ -200,7 +200,7 @@ class Predictor:
                         queue.extend((slot, i, c) for i, c in enumerate(decoded.clips_ncthw))
                         decoded.clips_ncthw = None  # the queue holds the clips now
                     refill()
-                    if in_flight and len(queue) < self.batch_size:
+                    if not queue or (in_flight and len(queue) < self.batch_size):
                         continue
                 batch, queue = queue[: self.batch_size], queue[self.batch_size :]
                 started = time.perf_counter()

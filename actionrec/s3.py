@@ -44,3 +44,72 @@ def download_to(uri: str, target: Path) -> None:
         raise StorageError(f"{uri}: S3 error {code}") from e
     except BotoCoreError as e:
         raise StorageError(f"{uri}: cannot reach the object store ({type(e).__name__})") from e
+
+
+def _code(e: Exception) -> str:
+    return str(getattr(e, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def put_bytes(bucket: str, key: str, data: bytes) -> None:
+    """One PUT: S3 makes the object visible whole or not at all."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        client().put_object(Bucket=bucket, Key=key, Body=data)
+    except (ClientError, BotoCoreError) as e:
+        raise StorageError(f"cannot write s3://{bucket}/{key}: {_code(e) or type(e).__name__}") from e
+
+
+def get_bytes(bucket: str, key: str) -> bytes | None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as e:
+        if _code(e) in {"404", "NoSuchKey", "NotFound"}:
+            return None
+        raise StorageError(f"cannot read s3://{bucket}/{key}: {_code(e)}") from e
+    except BotoCoreError as e:
+        raise StorageError(f"cannot read s3://{bucket}/{key}: {type(e).__name__}") from e
+
+
+def head(bucket: str, key: str) -> dict[str, Any] | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return client().head_object(Bucket=bucket, Key=key)
+    except ClientError as e:
+        if _code(e) in {"404", "NoSuchKey", "NotFound"}:
+            return None
+        raise StorageError(f"cannot stat s3://{bucket}/{key}: {_code(e)}") from e
+
+
+def list_objects(bucket: str, prefix: str) -> Any:
+    """Paginated listing; yields ``VideoObject``s (ETag is the identity of an S3 object)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from actionrec.storage import VideoObject
+
+    try:
+        for page in client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                yield VideoObject(f"s3://{bucket}/{obj['Key']}", str(obj.get("ETag", "")).strip('"'), int(obj["Size"]))
+    except ClientError as e:
+        raise StorageError(f"cannot list s3://{bucket}/{prefix}: {_code(e)}") from e
+    except BotoCoreError as e:
+        raise StorageError(f"cannot reach the object store to list s3://{bucket}/{prefix}: {type(e).__name__}") from e
+
+
+def arrow_filesystem() -> Any:
+    """pyarrow's S3 filesystem with the same endpoint and credentials chain as boto3."""
+    from pyarrow import fs
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    kwargs: dict[str, Any] = {}
+    if endpoint:
+        scheme, _, host = endpoint.partition("://")
+        kwargs.update(endpoint_override=host or scheme, scheme=scheme if host else "https")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        kwargs["region"] = region
+    return fs.S3FileSystem(**kwargs)

@@ -73,3 +73,8 @@ def test_loaded_model_predict_api(media, model):
     assert results[0].status == "ok" and len(results[0].top_k) == 2
     d = results[0].to_dict(timeline=True)
     assert d["top1_label"] in CLASSES and len(d["clips"]) == 2 and d["width"] == 96
+
+
+def test_only_failures(media, model):
+    results = Predictor(model, batch_size=4).predict_all([str(media["empty"]), str(media["text"])])
+    assert [r.status for r in results] == ["failed", "failed"]

@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers over ``actionrec`` functions. They take and return small values."""
