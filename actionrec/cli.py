@@ -26,7 +26,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from actionrec.models import load_model
 
     model = load_model(args.model, lake=args.lake)
-    predictor = Predictor(model, batch_size=args.batch_size, decode_workers=args.decode_workers, device=args.device)
+    predictor = Predictor(model, batch_size=args.batch_size, decode_workers=args.decode_workers, device=args.device,
+                          decode_backend=args.decode_backend)
     results = predictor.predict_all(args.videos, top_k=args.top_k, clips=args.clips)
     failed = 0
     for r in results:
@@ -212,6 +213,8 @@ def build_parser(extensions: Sequence[Callable[[Any], None]] = ()) -> argparse.A
     p.add_argument("--clips", type=int, default=1, help="clips per video, softmax-averaged (default 1)")
     p.add_argument("--timeline", action="store_true", help="also print per-clip predictions")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--decode-backend", choices=["process", "thread"], default="process",
+                   help="process (default): a crashing decoder costs one video; thread: lighter")
     _add_runtime(p)
     p.set_defaults(func=cmd_predict)
 

@@ -8,22 +8,21 @@ cannot be read becomes a ``failed`` result with the reason; it never stops the o
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from fractions import Fraction
 from typing import Any
 
+import numpy as np
 import torch
 
-from actionrec.errors import ActionRecError, ConfigError, VideoError
+from actionrec.clips import DecodedVideo, decode_clips
+from actionrec.decode_pool import DecodePool
+from actionrec.errors import ConfigError
 from actionrec.models.checkpoint import LoadedModel
-from actionrec.sampling import uniform_clips
-from actionrec.sources import open_input
-from actionrec.transforms import eval_clip
-from actionrec.video import VideoInfo, VideoReader
+from actionrec.transforms import normalize_ncthw
+from actionrec.video import VideoInfo
 
 
 @dataclass(frozen=True)
@@ -74,49 +73,6 @@ class VideoPrediction:
         return d
 
 
-@dataclass
-class DecodedVideo:
-    """What a decode worker hands back: model-ready clips, or the reason there are none."""
-
-    uri: str
-    clips_ncthw: torch.Tensor | None
-    spans: list[tuple[float, float]]
-    info: VideoInfo | None
-    decode_s: float
-    partial_reason: str | None = None
-    error: str | None = None
-
-
-def clip_times(reader: VideoReader, num_clips: int, model: LoadedModel) -> list[list[Fraction]]:
-    return uniform_clips(reader.duration, reader.fps, num_clips, model.spec.clip_sampling)
-
-
-def decode_for_model(uri: str, model: LoadedModel, num_clips: int) -> DecodedVideo:
-    """Open, sample ``num_clips`` clips and preprocess them; errors become a reason, not an exception."""
-    start = time.perf_counter()
-    try:
-        with open_input(uri) as source, VideoReader(source) as reader:
-            info = reader.info()
-            times = clip_times(reader, num_clips, model)
-            flat = [t for clip in times for t in clip]
-            read = reader.read(flat, short_side=model.spec.short_side)
-            per_clip = model.spec.frames_per_clip
-            clips = torch.stack(
-                [eval_clip(read.frames_thwc[i * per_clip : (i + 1) * per_clip], model.spec) for i in range(num_clips)]
-            )
-            half = 1 / (2 * reader.fps)
-            duration = reader.duration
-            spans = [(float(max(c[0] - half, 0)), float(min(c[-1] + half, duration))) for c in times]
-            return DecodedVideo(uri, clips, spans, info, time.perf_counter() - start, read.partial_reason)
-    except VideoError as e:
-        return DecodedVideo(uri, None, [], None, time.perf_counter() - start, error=e.reason)
-    except ActionRecError as e:
-        return DecodedVideo(uri, None, [], None, time.perf_counter() - start, error=str(e))
-    except Exception as e:  # noqa: BLE001 - an unexpected failure is still one video's row, with its reason
-        return DecodedVideo(uri, None, [], None, time.perf_counter() - start,
-                            error=f"unexpected error while decoding: {type(e).__name__}: {e}")
-
-
 def _top_k(probs: torch.Tensor, classes: list[str], k: int) -> list[Label]:
     k = min(k, len(classes))
     scores, ids = torch.topk(probs, k)
@@ -135,6 +91,7 @@ class Predictor:
         decode_workers: int = 2,
         amp: bool = True,
         channels_last: bool | None = None,
+        decode_backend: str = "thread",
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -144,6 +101,8 @@ class Predictor:
         self.device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.batch_size = batch_size
         self.decode_workers = decode_workers
+        self.decode_backend = decode_backend
+        DecodePool.check_backend(decode_backend)
         cuda = self.device.type == "cuda"
         self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda and amp else None
         self.channels_last = cuda if channels_last is None else channels_last
@@ -151,11 +110,12 @@ class Predictor:
         if self.channels_last:
             self.module = self.module.to(memory_format=torch.channels_last_3d)
 
-    def _run_batch(self, batch_ncthw: torch.Tensor) -> torch.Tensor:
+    def _run_batch(self, batch_nthwc: torch.Tensor) -> torch.Tensor:
+        """uint8 clips -> class probabilities; the float conversion happens on the model's device."""
         cuda = self.device.type == "cuda"
         if cuda:
-            batch_ncthw = batch_ncthw.pin_memory()
-        x = batch_ncthw.to(self.device, non_blocking=cuda)
+            batch_nthwc = batch_nthwc.pin_memory()
+        x = normalize_ncthw(batch_nthwc.to(self.device, non_blocking=cuda), self.model.spec)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
         autocast = torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
@@ -170,41 +130,32 @@ class Predictor:
         if top_k < 1:
             raise ConfigError(f"top_k must be >= 1, got {top_k}")
         classes = self.model.classes
-        uri_iter = iter(uris)
-        prefetch = self.decode_workers * 2
-        queue: list[tuple[int, int, torch.Tensor]] = []  # (video slot, clip index, clip_cthw)
+        queue: list[tuple[int, int, np.ndarray]] = []  # (video slot, clip index, clip_thwc uint8)
         videos: dict[int, dict[str, Any]] = {}
         next_slot = 0
-        with cf.ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
-            in_flight: set[cf.Future[DecodedVideo]] = set()
-
-            def refill() -> None:
-                while len(in_flight) < prefetch:
-                    uri = next(uri_iter, None)
-                    if uri is None:
-                        return
-                    in_flight.add(pool.submit(decode_for_model, uri, self.model, clips))
-
-            refill()
-            while in_flight or queue:
-                if in_flight and len(queue) < self.batch_size:
-                    done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
-                    for fut in done:
-                        in_flight.discard(fut)
-                        decoded = fut.result()
-                        if decoded.clips_ncthw is None:
-                            yield VideoPrediction(decoded.uri, "failed", decoded.error, decode_s=decoded.decode_s)
-                            continue
-                        slot, next_slot = next_slot, next_slot + 1
-                        videos[slot] = {"decoded": decoded, "probs": [None] * clips, "left": clips, "infer_s": 0.0}
-                        queue.extend((slot, i, c) for i, c in enumerate(decoded.clips_ncthw))
-                        decoded.clips_ncthw = None  # the queue holds the clips now
-                    refill()
-                    if not queue or (in_flight and len(queue) < self.batch_size):
+        pool = DecodePool(decode_clips, (self.model.spec, clips), workers=self.decode_workers,
+                          backend=self.decode_backend)
+        with pool:
+            decoded_iter = pool.map_unordered(uris, prefetch=self.decode_workers * 2)
+            exhausted = False
+            while not exhausted or queue:
+                while not exhausted and len(queue) < self.batch_size:
+                    decoded = next(decoded_iter, None)
+                    if decoded is None:
+                        exhausted = True
+                        break
+                    if decoded.clips_nthwc is None:
+                        yield VideoPrediction(decoded.uri, "failed", decoded.error, decode_s=decoded.decode_s)
                         continue
+                    slot, next_slot = next_slot, next_slot + 1
+                    videos[slot] = {"decoded": decoded, "probs": [None] * clips, "left": clips, "infer_s": 0.0}
+                    queue.extend((slot, i, c) for i, c in enumerate(decoded.clips_nthwc))
+                    decoded.clips_nthwc = None  # the queue holds the clips now
+                if not queue:
+                    continue
                 batch, queue = queue[: self.batch_size], queue[self.batch_size :]
                 started = time.perf_counter()
-                probs = self._run_batch(torch.stack([c for _, _, c in batch]))
+                probs = self._run_batch(torch.from_numpy(np.stack([c for _, _, c in batch])))
                 share = (time.perf_counter() - started) / len(batch)
                 for (slot, i, _), p in zip(batch, probs, strict=True):
                     v = videos[slot]

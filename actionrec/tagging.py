@@ -42,6 +42,7 @@ class TagSettings:
     batch_size: int = 8
     decode_workers: int = 2
     device: str | None = None
+    decode_backend: str = "process"  # isolated: an FFmpeg crash costs one video, not the run
 
     def __post_init__(self) -> None:
         for name in ("top_k", "clips", "batch_size", "decode_workers"):
@@ -113,7 +114,7 @@ def tag_shard(
     """Decode, infer and write one shard; returns counts by status. Bad videos become rows."""
     loaded = _model(model, lake)
     predictor = Predictor(loaded, batch_size=settings.batch_size, decode_workers=settings.decode_workers,
-                          device=settings.device)
+                          device=settings.device, decode_backend=settings.decode_backend)
     by_uri = {v.uri: v for v in videos}
     results = [(by_uri[r.uri], r) for r in predictor.predict(list(by_uri), top_k=settings.top_k, clips=settings.clips)]
     preds, clips = prediction_rows(results, run_id=run_id, model_name=model.name, model_version=model.version)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
+from actionrec.clips import crop_thwc
 from actionrec.errors import ConfigError
 from actionrec.labels import LabelTable
 from actionrec.losses import class_weights, make_loss
@@ -29,7 +30,7 @@ from actionrec.models.checkpoint import LoadedModel, build_model, save_checkpoin
 from actionrec.models.spec import InputSpec
 from actionrec.sampling import random_clip, uniform_clips
 from actionrec.sources import open_input
-from actionrec.transforms import LabelAwareAugment, applicable, crop_thwc, to_clip_cthw
+from actionrec.transforms import LabelAwareAugment, applicable, to_clip_cthw
 from actionrec.video import DecodedFrames, VideoReader, output_size
 
 OPTIMIZERS = ("adamw", "sgd")

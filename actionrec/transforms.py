@@ -15,30 +15,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from actionrec.clips import crop_thwc
 from actionrec.errors import ConfigError
 from actionrec.models.spec import InputSpec
 
 
-def crop_thwc(frames_thwc: np.ndarray, size: int, rng: random.Random | None = None) -> np.ndarray:
-    """Centre crop (or a random one when ``rng`` is given); pads by edge replication if too small."""
-    t, h, w, _ = frames_thwc.shape
-    if h < size or w < size:
-        ph, pw = max(size - h, 0), max(size - w, 0)
-        frames_thwc = np.pad(frames_thwc, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode="edge")
-        t, h, w, _ = frames_thwc.shape
-    if rng is None:
-        top, left = (h - size) // 2, (w - size) // 2
-    else:
-        top, left = rng.randint(0, h - size), rng.randint(0, w - size)
-    return frames_thwc[:, top : top + size, left : left + size]
+def normalize_ncthw(clips_nthwc_uint8: torch.Tensor, spec: InputSpec) -> torch.Tensor:
+    """uint8 NTHWC (cropped; on any device) -> normalised float NCTHW, the model's input layout."""
+    x = clips_nthwc_uint8.permute(0, 4, 1, 2, 3).float().div_(255.0)
+    mean = torch.tensor(spec.mean, device=x.device).view(1, 3, 1, 1, 1)
+    std = torch.tensor(spec.std, device=x.device).view(1, 3, 1, 1, 1)
+    return x.sub_(mean).div_(std)
 
 
 def to_clip_cthw(frames_thwc: np.ndarray, spec: InputSpec) -> torch.Tensor:
     """uint8 THWC (already cropped) -> normalised float CTHW."""
-    clip = torch.from_numpy(np.ascontiguousarray(frames_thwc)).permute(3, 0, 1, 2).float().div_(255.0)
-    mean = torch.tensor(spec.mean).view(3, 1, 1, 1)
-    std = torch.tensor(spec.std).view(3, 1, 1, 1)
-    return clip.sub_(mean).div_(std)
+    return normalize_ncthw(torch.from_numpy(np.ascontiguousarray(frames_thwc))[None], spec)[0]
 
 
 def eval_clip(frames_thwc: np.ndarray, spec: InputSpec) -> torch.Tensor:

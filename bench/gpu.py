@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, nargs="+", default=[2, 4, 8, 14])
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--device", default=None)
+    p.add_argument("--backend", default="process", choices=["process", "thread"])
     p.add_argument("--out", default=None, help="JSON results file")
     args = p.parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     module = model.module.to(device).eval()
     result: dict = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
                     "torch": torch.__version__, "arch": args.arch, "batch": args.batch,
-                    "clip": [spec.frames_per_clip, spec.crop_size, spec.crop_size], "model_only": {}, "pipeline": []}
+                    "clip": [spec.frames_per_clip, spec.crop_size, spec.crop_size], "decode_backend": args.backend,
+                    "model_only": {}, "pipeline": []}
     print(f"device {result['device']}, {args.arch}, batch {args.batch}, clip {result['clip']}")
     for bf16 in (False, True):
         for cl in (False, True):
@@ -91,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copy(f, dst)
                 uris.append(str(dst))
         for workers in args.workers:
-            predictor = Predictor(model, device=str(device), batch_size=args.batch, decode_workers=workers)
+            predictor = Predictor(model, device=str(device), batch_size=args.batch, decode_workers=workers,
+                                  decode_backend=args.backend)
             busy = 0.0
             run_batch = predictor._run_batch
 
@@ -109,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             results = list(predictor.predict(uris, clips=args.clips))
             wall = time.perf_counter() - started
             ok = sum(r.status == "ok" for r in results)
-            row = {"decode_workers": workers, "videos": len(results), "ok": ok, "seconds": wall,
+            row = {"decode_backend": args.backend, "decode_workers": workers, "videos": len(results), "ok": ok, "seconds": wall,
                    "videos_per_s": len(results) / wall, "clips_per_s": len(results) * args.clips / wall,
                    "gpu_busy_share": busy / wall, "fraction_of_model_only": len(results) * args.clips / wall / ceiling}
             result["pipeline"].append(row)

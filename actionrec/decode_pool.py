@@ -1,0 +1,106 @@
+"""A pool of decode workers: threads (light, in-process) or processes (isolated).
+
+FFmpeg can crash the whole process on a hostile file. With the ``process`` backend a crash kills
+one worker, not the run: the pool is rebuilt, and every video that was in flight is decoded again
+alone, so the culprit is found and becomes a ``failed`` result while the others still succeed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from actionrec.clips import DecodedVideo
+from actionrec.errors import ConfigError
+
+log = logging.getLogger(__name__)
+BACKENDS = ("thread", "process")
+CRASHED = "the decoder crashed on this file (its worker process died); the file is probably corrupt or hostile"
+
+
+class DecodePool:
+    def __init__(self, fn: Callable[..., DecodedVideo], args: tuple[Any, ...], *, workers: int,
+                 backend: str = "thread") -> None:
+        self.check_backend(backend)
+        if backend == "process" and multiprocessing.current_process().daemon:
+            # e.g. a Dask worker (daemonic unless distributed.worker.daemon is False): no children allowed
+            log.warning("decode workers run as threads: this process is daemonic and cannot start processes "
+                        "(for Dask, set distributed.worker.daemon: false to keep crash isolation)")
+            backend = "thread"
+        self.fn, self.args, self.workers, self.backend = fn, args, workers, backend
+        self._executor: cf.Executor | None = None
+        self.crashes = 0
+
+    @staticmethod
+    def check_backend(backend: str) -> None:
+        if backend not in BACKENDS:
+            raise ConfigError(f"decode_backend must be one of {BACKENDS}, got {backend!r}")
+
+    def _new_executor(self, workers: int) -> cf.Executor:
+        if self.backend == "thread":
+            return cf.ThreadPoolExecutor(workers, thread_name_prefix="decode")
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["actionrec.clips"])
+        kwargs: dict[str, Any] = {"max_tasks_per_child": 500} if sys.version_info >= (3, 11) else {}
+        return cf.ProcessPoolExecutor(workers, mp_context=ctx, **kwargs)
+
+    def __enter__(self) -> DecodePool:
+        self._executor = self._new_executor(self.workers)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def _isolated(self, uri: str) -> DecodedVideo:
+        """Decode one suspect alone in a fresh process: its own result, or the crash as its reason."""
+        with self._new_executor(1) as solo:
+            try:
+                return solo.submit(self.fn, uri, *self.args).result()
+            except BrokenProcessPool:
+                self.crashes += 1
+                return DecodedVideo(uri, None, error=CRASHED)
+
+    def map_unordered(self, uris: Iterable[str], *, prefetch: int) -> Iterator[DecodedVideo]:
+        """Results as they complete, with at most ``prefetch`` videos in flight (bounded memory)."""
+        assert self._executor is not None, "use DecodePool as a context manager"
+        pending = iter(uris)
+        in_flight: dict[cf.Future[DecodedVideo], str] = {}
+
+        def refill() -> None:
+            while len(in_flight) < max(prefetch, 1):
+                uri = next(pending, None)
+                if uri is None:
+                    return
+                in_flight[self._executor.submit(self.fn, uri, *self.args)] = uri
+
+        refill()
+        while in_flight:
+            done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+            broken = False
+            for fut in done:
+                uri = in_flight.pop(fut)
+                try:
+                    yield fut.result()
+                except BrokenProcessPool:
+                    broken = True
+                    in_flight[fut] = uri  # still a suspect
+            if broken:
+                suspects = []
+                for fut, uri in list(in_flight.items()):
+                    if fut.done() and fut.exception() is None:
+                        yield fut.result()
+                    else:
+                        suspects.append(uri)
+                in_flight.clear()
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._new_executor(self.workers)
+                for uri in suspects:
+                    yield self._isolated(uri)
+            refill()

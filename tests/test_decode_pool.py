@@ -1,0 +1,49 @@
+"""Decode workers: threads and processes agree; a crashing decoder costs one failed video, not the run."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from crashing import decode_or_crash
+
+from actionrec.clips import decode_clips
+from actionrec.decode_pool import CRASHED, DecodePool
+from actionrec.errors import ConfigError
+from actionrec.models.spec import InputSpec
+
+SPEC = InputSpec(frames_per_clip=4, frame_stride=2, short_side=32, crop_size=32)
+
+
+def run(fn, uris, backend, workers=2):
+    with DecodePool(fn, (SPEC, 2), workers=workers, backend=backend) as pool:
+        return {d.uri: d for d in pool.map_unordered(uris, prefetch=3)}, pool.crashes
+
+
+def test_thread_and_process_backends_agree(media):
+    uris = [str(media[k]) for k in ("mp4", "avi", "mkv", "empty", "text")]
+    threads, _ = run(decode_clips, uris, "thread")
+    procs, _ = run(decode_clips, uris, "process")
+    assert set(threads) == set(procs) == set(uris)
+    for u in uris:
+        a, b = threads[u], procs[u]
+        assert a.error == b.error
+        if a.clips_nthwc is not None:
+            assert a.clips_nthwc.shape == (2, 4, 32, 32, 3) and np.array_equal(a.clips_nthwc, b.clips_nthwc)
+
+
+def test_segfault_in_a_worker_becomes_one_failed_video(media, tmp_path):
+    crash = tmp_path / "crash.mp4"
+    shutil.copy(media["mp4"], crash)
+    uris = [str(media["mp4"]), str(crash), str(media["avi"]), str(media["mkv"]), str(media["vfr"])]
+    results, crashes = run(decode_or_crash, uris, "process")
+    assert set(results) == set(uris)
+    assert results[str(crash)].error == CRASHED and results[str(crash)].clips_nthwc is None
+    assert all(results[u].clips_nthwc is not None for u in uris if u != str(crash))
+    assert crashes == 1
+
+
+def test_unknown_backend():
+    with pytest.raises(ConfigError, match="decode_backend"):
+        DecodePool(decode_clips, (SPEC, 1), workers=1, backend="gpu")
