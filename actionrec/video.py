@@ -284,9 +284,10 @@ class VideoReader:
         except av.error.FFmpegError as e:
             self._index_error = f"the file is damaged or truncated after {len(stamps)} frames ({e.strerror or e})"
         if not stamps:
-            raise CorruptVideoError(
-                self._index_error or "the video stream holds no frames", uri=self.name
-            )
+            declared = self._stream.frames or 0
+            reason = self._index_error or (f"the file is damaged: none of its {declared} frames could be read"
+                                           if declared else "the video stream holds no frames")
+            raise CorruptVideoError(reason, uri=self.name)
         if use_dts and not self.count_order:
             self.count_order = True
         stamps.sort()
@@ -330,7 +331,7 @@ class VideoReader:
         declared = self._stream.frames or 0
         if declared and len(self._grid or []) < declared:
             return (
-                f"the file is truncated: {len(self._grid or [])} of {declared} frames could be read"
+                f"only {len(self._grid or [])} of {declared} frames could be read (the file is truncated or damaged)"
             )
         return None
 
