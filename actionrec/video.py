@@ -243,6 +243,8 @@ class VideoReader:
         self.count_order = self._container.format.name in _COUNT_ORDER_FORMATS
         self.stats = DecodeStats()
         self.damage: list[str] = []  # problems met while decoding (skipped packets, early end)
+        self._wanted: set[int] | None = None  # presentation times still to return (skip the rest)
+        self.skip_nonref = True
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -364,8 +366,15 @@ class VideoReader:
             pass
 
     def _decoded_frames(self) -> Iterator[tuple[av.Packet, av.VideoFrame]]:
-        """Decode from the current position; a damaged packet is skipped and remembered, as FFmpeg does."""
+        """Decode from the current position; a damaged packet is skipped and remembered, as FFmpeg does.
+
+        When ``self._wanted`` holds the presentation times still needed, packets of other frames are
+        decoded with ``skip_frame=NONREF``: a frame no other frame refers to and nobody asked for is
+        not decoded at all, and no frame that is returned can change because of it.
+        """
         demux = self._container.demux(self._stream)
+        cc = self._stream.codec_context
+        skipping = False
         while True:
             try:
                 packet = next(demux)
@@ -374,6 +383,11 @@ class VideoReader:
             except av.error.FFmpegError as e:
                 self.damage.append(f"the file is damaged or cut short ({e.strerror or e})")
                 return
+            if self._wanted is not None:
+                skip = packet.pts is not None and packet.pts not in self._wanted
+                if skip != skipping:
+                    cc.skip_frame = "NONREF" if skip else "DEFAULT"
+                    skipping = skip
             try:
                 frames = packet.decode()
             except av.error.FFmpegError as e:
@@ -418,10 +432,16 @@ class VideoReader:
         width, height = output_size(cc.width, cc.height, short_side, max_side)
         got: dict[int, np.ndarray] = {}
         decode_error: str | None = None
+        # Frame skipping needs trustworthy timestamps; count-order reading counts every frame.
+        grid = self.index()
+        self._wanted = {grid[p] for p in targets} if self.skip_nonref and not self.count_order else None
         try:
             self._read_targets(targets, got, width, height)
         except av.error.FFmpegError as e:
             decode_error = f"decoding failed ({e.strerror or e})"
+        finally:
+            self._wanted = None
+            self._stream.codec_context.skip_frame = "DEFAULT"
         if not got:
             raise CorruptVideoError(
                 decode_error or self._index_error or "no frame could be decoded", uri=self.name

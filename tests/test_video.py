@@ -131,3 +131,18 @@ def test_decode_all_matches_reader(media):
     assert cached.duration == 4
 
 
+
+
+@pytest.mark.parametrize("kind", ["mp4", "mp4_one_key", "mkv"])
+def test_skipping_unreferenced_frames_changes_nothing_returned(media, kind):
+    times = [i * 0.37 + 0.01 for i in range(10)]
+    with VideoReader(media[kind]) as reader:
+        reader.skip_nonref = False
+        full = reader.read(times)
+    with VideoReader(media[kind]) as reader:
+        skipped = reader.read(times)
+    assert np.array_equal(full.frames_thwc, skipped.frames_thwc)
+    assert [frame_index(f) for f in skipped.frames_thwc] == [int(Fraction(t).limit_denominator(10**6) * 25)
+                                                             for t in times]
+    if kind == "mp4_one_key":  # B-frames nobody refers to are never decoded
+        assert skipped.stats.frames_decoded < full.stats.frames_decoded
