@@ -109,7 +109,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         from actionrec.models import load_model
 
         init = load_model(args.init, lake=args.lake)
-    result = train(cfg, labels, init=init, out=args.out, progress=not args.quiet, model_name=args.name)
+    state = f"{args.out}.state.pt" if args.resume else None
+    result = train(cfg, labels, init=init, out=args.out, progress=not args.quiet, model_name=args.name,
+                   state_path=state)
     summary = {"checkpoint": str(args.out), "model_version": result.model.version, "arch": result.model.arch,
                "best_val_top1": result.best_val_top1, "best_epoch": result.best_epoch,
                "epochs_run": len(result.history), "seconds": round(result.seconds, 1)}
@@ -231,6 +233,8 @@ def build_parser(extensions: Sequence[Callable[[Any], None]] = ()) -> argparse.A
     _add_training(p)
     p.add_argument("--out", required=True, help="checkpoint to write (card.json goes beside it)")
     p.add_argument("--name", default=None, help="model name recorded in the checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="save the training state to OUT.state.pt every epoch, and resume from it if present")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="metrics, report.md and confusion.png for a model on labeled videos")

@@ -244,8 +244,13 @@ def train(
     out: str | Path | None = None,
     progress: bool = True,
     model_name: str | None = None,
+    state_path: str | Path | None = None,
 ) -> TrainResult:
-    """Train on the table's ``train`` split, keep the best epoch on ``val`` (top-1), save to ``out``."""
+    """Train on the table's ``train`` split, keep the best epoch on ``val`` (top-1), save to ``out``.
+
+    With ``state_path``, the full training state is saved there after every epoch and, if the file
+    exists when training starts, training resumes from it (same config required).
+    """
     from tqdm.auto import tqdm
 
     seed_everything(cfg.seed)
@@ -298,9 +303,21 @@ def train(
 
     history: list[EpochLog] = []
     best_top1, best_epoch, best_state = -1.0, 0, None
-    step, started = 0, time.perf_counter()
-    bar = tqdm(total=cfg.epochs, desc=f"train {model.arch}", unit="epoch", disable=not progress)
-    for epoch in range(1, cfg.epochs + 1):
+    step, started, first_epoch = 0, time.perf_counter(), 1
+    if state_path is not None and Path(state_path).exists():
+        saved = torch.load(state_path, map_location=device, weights_only=True)
+        if saved["config"] != cfg.to_dict() or saved["labels_sha256"] != labels.sha256:
+            raise ConfigError(f"cannot resume from {state_path}: it was written for another config or label table")
+        module.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        best_top1, best_epoch, best_state = saved["best_top1"], saved["best_epoch"], saved["best_state"]
+        history = [EpochLog(**h) for h in saved["history"]]
+        step, first_epoch = saved["step"], saved["epoch"] + 1
+        torch.set_rng_state(saved["torch_rng"])
+        generator.set_state(saved["loader_rng"])
+    bar = tqdm(total=cfg.epochs, initial=first_epoch - 1, desc=f"train {model.arch}", unit="epoch",
+               disable=not progress)
+    for epoch in range(first_epoch, cfg.epochs + 1):
         t0 = time.perf_counter()
         dataset.epoch = epoch
         module.train()
@@ -329,6 +346,13 @@ def train(
                                 opt.param_groups[0]["lr"], time.perf_counter() - t0))
         bar.set_postfix(loss=f"{losses / max(seen, 1):.3f}", val=f"{val_top1:.3f}" if val_top1 is not None else "-")
         bar.update(1)
+        if state_path is not None:
+            _save_state(state_path, {
+                "config": cfg.to_dict(), "labels_sha256": labels.sha256, "epoch": epoch, "step": step,
+                "model": module.state_dict(), "optimizer": opt.state_dict(), "best_top1": best_top1,
+                "best_epoch": best_epoch, "best_state": best_state, "history": [asdict(h) for h in history],
+                "torch_rng": torch.get_rng_state(), "loader_rng": generator.get_state(),
+            })
         if cfg.patience and epoch - best_epoch >= cfg.patience:
             break
     bar.close()
@@ -355,6 +379,14 @@ def train(
     if out is not None:
         save_checkpoint(model, out)
     return TrainResult(model, history, best_top1 if val_items else None, best_epoch, seconds)
+
+
+def _save_state(path: str | Path, state: dict[str, Any]) -> None:
+    """Whole or not at all: a crash while saving leaves the previous epoch's state readable."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
 
 
 def _val_top1(module: nn.Module, val_set: ClipDataset, device: torch.device) -> float:

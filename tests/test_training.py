@@ -112,3 +112,20 @@ def test_label_table_errors(tmp_path):
     bad.write_text("video_uri,label,split\nx.mp4,a,holdout\n")
     with pytest.raises(ConfigError, match="split"):
         read_labels(bad)
+
+
+def test_resume_continues_where_it_stopped(small_labels, tmp_path):
+    cfg = TrainConfig(epochs=4, batch_size=8, seed=4, arch_kwargs={"width": 4}, spec_overrides=SMALL_SPEC)
+    state = tmp_path / "train.state.pt"
+    # Interrupt after epoch 2 (a shorter run writes the same first two epochs' state), then resume.
+    first = train(dataclasses.replace(cfg, epochs=2), small_labels, progress=False, state_path=state)
+    assert len(first.history) == 2
+    saved = torch.load(state, weights_only=True)
+    saved["config"] = cfg.to_dict()  # pretend the 4-epoch run was killed after its epoch 2
+    torch.save(saved, state)
+    resumed = train(cfg, small_labels, progress=False, state_path=state)
+    assert [h.epoch for h in resumed.history] == [1, 2, 3, 4]
+    assert resumed.history[0].train_loss == first.history[0].train_loss
+    other = dataclasses.replace(cfg, lr=1e-3)
+    with pytest.raises(ConfigError, match="resume"):
+        train(other, small_labels, progress=False, state_path=state)
