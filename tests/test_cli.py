@@ -7,9 +7,7 @@ import subprocess
 import sys
 
 import pytest
-import torch
-
-from actionrec.models import build_model, save_checkpoint
+from checkpoints import write_tiny_checkpoint
 
 
 def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -19,12 +17,7 @@ def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    m = build_model("tiny3d", ["left", "right", "up"], width=4)
-    m.spec = m.spec.replace(frames_per_clip=4, short_side=32, crop_size=32)
-    path = tmp_path_factory.mktemp("model") / "model.pt"
-    save_checkpoint(m, path, {"model_name": "cli-test"})
-    return path
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("model") / "model.pt", ["left", "right", "up"], "cli-test")
 
 
 def test_predict_json_lines_and_exit_status(media, checkpoint):

@@ -13,10 +13,9 @@ import time
 import boto3
 import duckdb
 import pytest
-import torch
+from checkpoints import write_tiny_checkpoint
 from videos import write_indexed
 
-from actionrec.models import build_model, save_checkpoint
 from actionrec.query import query
 from actionrec.synth import SynthConfig, write_dataset
 
@@ -25,12 +24,7 @@ TINY = {"arch_kwargs": {"width": 4}, "spec_overrides": {"frames_per_clip": 8, "s
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    m = build_model("tiny3d", ["left", "right", "up", "down"], width=4)
-    m.spec = m.spec.replace(frames_per_clip=4, short_side=32, crop_size=32)
-    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    save_checkpoint(m, path, {"model_name": "tiny"})
-    return path
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "model.pt", ["left", "right", "up", "down"])
 
 
 def latest(lake: str) -> list[tuple]:

@@ -9,10 +9,9 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-import torch
+from checkpoints import write_tiny_checkpoint
 from videos import write_indexed
 
-from actionrec.models import build_model, save_checkpoint
 from actionrec.query import query
 from actionrec.video import write_video
 
@@ -40,12 +39,7 @@ def archive(media, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    torch.manual_seed(0)
-    m = build_model("tiny3d", ["a", "b"], width=4)
-    m.spec = m.spec.replace(frames_per_clip=4, short_side=32, crop_size=32)
-    path = tmp_path_factory.mktemp("m") / "model.pt"
-    save_checkpoint(m, path, {"model_name": "tiny"})
-    return path
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("m") / "model.pt", ["a", "b"])
 
 
 EXPECTED = {

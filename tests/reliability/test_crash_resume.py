@@ -12,10 +12,9 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
-import torch
+from checkpoints import write_tiny_checkpoint
 from videos import write_indexed
 
-from actionrec.models import build_model, save_checkpoint
 from actionrec.query import query
 
 N = 40
@@ -23,12 +22,7 @@ N = 40
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    torch.manual_seed(0)
-    m = build_model("tiny3d", ["a", "b"], width=4)
-    m.spec = m.spec.replace(frames_per_clip=4, short_side=32, crop_size=32)
-    path = tmp_path_factory.mktemp("m") / "model.pt"
-    save_checkpoint(m, path, {"model_name": "tiny"})
-    return path
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("m") / "model.pt", ["a", "b"])
 
 
 def _watch(lake, stop, problems, seen):
