@@ -3,14 +3,17 @@
 FFmpeg can crash the whole process on a hostile file. With the ``process`` backend a crash kills
 one worker, not the run: the pool is rebuilt, and every video that was in flight is decoded again
 alone, so the culprit is found and becomes a ``failed`` result while the others still succeed.
+A video that decodes for longer than ``timeout_s`` is stopped the same way and fails with that reason.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 import logging
 import multiprocessing
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -25,16 +28,21 @@ CRASHED = "the decoder crashed on this file (its worker process died); the file 
 
 class DecodePool:
     def __init__(self, fn: Callable[..., DecodedVideo], args: tuple[Any, ...], *, workers: int,
-                 backend: str = "thread") -> None:
+                 backend: str = "thread", timeout_s: float | None = None) -> None:
         self.check_backend(backend)
         if backend == "process" and multiprocessing.current_process().daemon:
             # e.g. a Dask worker (daemonic unless distributed.worker.daemon is False): no children allowed
             log.warning("decode workers run as threads: this process is daemonic and cannot start processes "
                         "(for Dask, set distributed.worker.daemon: false to keep crash isolation)")
             backend = "thread"
+        if timeout_s is not None and timeout_s <= 0:
+            raise ConfigError(f"decode timeout_s must be > 0, got {timeout_s}")
         self.fn, self.args, self.workers, self.backend = fn, args, workers, backend
+        # A thread cannot be stopped: the time limit needs worker processes.
+        self.timeout_s = timeout_s if backend == "process" else None
         self._executor: cf.Executor | None = None
         self.crashes = 0
+        self.timeouts = 0
 
     @staticmethod
     def check_backend(backend: str) -> None:
@@ -58,14 +66,28 @@ class DecodePool:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 
+    def _kill(self, executor: cf.Executor) -> None:
+        """Stop a process pool now, stuck workers included (shutdown alone would wait for them)."""
+        for proc in list(getattr(executor, "_processes", {}).values()):  # no public API for this
+            proc.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    def _too_slow(self, uri: str) -> DecodedVideo:
+        self.timeouts += 1
+        return DecodedVideo(uri, None, error=f"decoding took longer than the {self.timeout_s:g} s limit per video")
+
     def _isolated(self, uri: str) -> DecodedVideo:
         """Decode one suspect alone in a fresh process: its own result, or the crash as its reason."""
-        with self._new_executor(1) as solo:
-            try:
-                return solo.submit(self.fn, uri, *self.args).result()
-            except BrokenProcessPool:
-                self.crashes += 1
-                return DecodedVideo(uri, None, error=CRASHED)
+        solo = self._new_executor(1)
+        try:
+            return solo.submit(self.fn, uri, *self.args).result(timeout=self.timeout_s)
+        except BrokenProcessPool:
+            self.crashes += 1
+            return DecodedVideo(uri, None, error=CRASHED)
+        except cf.TimeoutError:
+            return self._too_slow(uri)
+        finally:
+            self._kill(solo)
 
     def map_unordered(self, uris: Iterable[str], *, prefetch: int) -> Iterator[DecodedVideo]:
         """Results as they complete, with at most ``prefetch`` videos in flight (bounded memory)."""
@@ -73,16 +95,39 @@ class DecodePool:
         pending = iter(uris)
         in_flight: dict[cf.Future[DecodedVideo], str] = {}
 
+        deadlines: dict[cf.Future[DecodedVideo], float] = {}
+        # With a time limit, no more videos in flight than workers: each starts when submitted.
+        limit = self.workers if self.timeout_s is not None else max(prefetch, 1)
+
         def refill() -> None:
-            while len(in_flight) < max(prefetch, 1):
+            nonlocal pending
+            while len(in_flight) < limit:
                 uri = next(pending, None)
                 if uri is None:
                     return
-                in_flight[self._executor.submit(self.fn, uri, *self.args)] = uri
+                fut = self._executor.submit(self.fn, uri, *self.args)
+                in_flight[fut] = uri
+                if self.timeout_s is not None:
+                    deadlines[fut] = time.monotonic() + self.timeout_s
 
         refill()
         while in_flight:
-            done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+            wait_s = None
+            if self.timeout_s is not None:
+                wait_s = max(0.0, min(deadlines[f] for f in in_flight) - time.monotonic())
+            done, _ = cf.wait(in_flight, timeout=wait_s, return_when=cf.FIRST_COMPLETED)
+            if not done:  # a video ran past its limit: it fails, the others start again elsewhere
+                now = time.monotonic()
+                late = [f for f in in_flight if deadlines[f] <= now]
+                innocent = [uri for f, uri in in_flight.items() if f not in late]
+                for f in late:
+                    yield self._too_slow(in_flight[f])
+                in_flight.clear()
+                self._kill(self._executor)
+                self._executor = self._new_executor(self.workers)
+                pending = itertools.chain(innocent, pending)
+                refill()
+                continue
             broken = False
             for fut in done:
                 uri = in_flight.pop(fut)
@@ -99,7 +144,7 @@ class DecodePool:
                     else:
                         suspects.append(uri)
                 in_flight.clear()
-                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._kill(self._executor)
                 self._executor = self._new_executor(self.workers)
                 for uri in suspects:
                     yield self._isolated(uri)

@@ -92,6 +92,7 @@ class Predictor:
         amp: bool = True,
         channels_last: bool | None = None,
         decode_backend: str = "thread",
+        decode_timeout_s: float | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -102,6 +103,7 @@ class Predictor:
         self.batch_size = batch_size
         self.decode_workers = decode_workers
         self.decode_backend = decode_backend
+        self.decode_timeout_s = decode_timeout_s  # enforced with process workers only
         DecodePool.check_backend(decode_backend)
         cuda = self.device.type == "cuda"
         self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda and amp else None
@@ -134,7 +136,7 @@ class Predictor:
         videos: dict[int, dict[str, Any]] = {}
         next_slot = 0
         pool = DecodePool(decode_clips, (self.model.spec, clips), workers=self.decode_workers,
-                          backend=self.decode_backend)
+                          backend=self.decode_backend, timeout_s=self.decode_timeout_s)
         with pool:
             decoded_iter = pool.map_unordered(uris, prefetch=self.decode_workers * 2)
             exhausted = False

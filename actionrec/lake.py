@@ -160,20 +160,19 @@ class Lake:
 
         return None, [unquote(urlparse(f).path) for f in files], f"{self.root}/{name}"
 
-    def table(self, name: str, columns: list[str] | None = None) -> pa.Table:
+    def table(self, name: str, columns: list[str] | None = None, filter: Any = None) -> pa.Table:
         data = self.dataset(name)
-        return data.select(columns) if isinstance(data, pa.Table) and columns else (
-            data if isinstance(data, pa.Table) else data.to_table(columns=columns))
+        if isinstance(data, pa.Table):  # no files yet
+            return data.select(columns) if columns else data
+        return data.to_table(columns=columns, filter=filter)
 
     def done(self, model_version: str) -> set[tuple[str, str]]:
         """(video_uri, video_etag) already tagged ``ok`` by this model version: work to skip."""
-        t = self.table("predictions", ["video_uri", "video_etag", "model_version", "status"])
-        out = set()
-        for uri, etag, version, status in zip(*(t.column(c).to_pylist() for c in
-                                                ("video_uri", "video_etag", "model_version", "status")), strict=True):
-            if version == model_version and status == "ok":
-                out.add((uri, etag))
-        return out
+        import pyarrow.dataset as ds
+
+        wanted = (ds.field("model_version") == model_version) & (ds.field("status") == "ok")
+        t = self.table("predictions", ["video_uri", "video_etag"], filter=wanted)
+        return set(zip(t.column("video_uri").to_pylist(), t.column("video_etag").to_pylist(), strict=True))
 
     # -- models ----------------------------------------------------------------------------------
     def register_model(self, name: str, checkpoint: str | os.PathLike) -> str:

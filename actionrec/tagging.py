@@ -43,6 +43,7 @@ class TagSettings:
     decode_workers: int = 2
     device: str | None = None
     decode_backend: str = "process"  # isolated: an FFmpeg crash costs one video, not the run
+    decode_timeout_s: float | None = 300.0  # per video; a stuck decode becomes a failed row
 
     def __post_init__(self) -> None:
         for name in ("top_k", "clips", "batch_size", "decode_workers"):
@@ -114,7 +115,8 @@ def tag_shard(
     """Decode, infer and write one shard; returns counts by status. Bad videos become rows."""
     loaded = _model(model, lake)
     predictor = Predictor(loaded, batch_size=settings.batch_size, decode_workers=settings.decode_workers,
-                          device=settings.device, decode_backend=settings.decode_backend)
+                          device=settings.device, decode_backend=settings.decode_backend,
+                          decode_timeout_s=settings.decode_timeout_s)
     by_uri = {v.uri: v for v in videos}
     results = [(by_uri[r.uri], r) for r in predictor.predict(list(by_uri), top_k=settings.top_k, clips=settings.clips)]
     preds, clips = prediction_rows(results, run_id=run_id, model_name=model.name, model_version=model.version)

@@ -237,7 +237,6 @@ class VideoReader:
         self._stream = self._container.streams.video[0]
         self._threads = threads
         self._grid: list[int] | None = None  # presentation times of all frames, stream time base
-        self._keys: list[int] = []  # keyframe presentation times, sorted
         self._key_positions: list[int] = []  # index in _grid of each keyframe
         self._index_error: str | None = None
         self.count_order = self._container.format.name in _COUNT_ORDER_FORMATS
@@ -295,7 +294,6 @@ class VideoReader:
         stamps.sort()
         self._grid = [ts for ts, _ in stamps]
         self._key_positions = [i for i, (_, key) in enumerate(stamps) if key] or [0]
-        self._keys = [self._grid[i] for i in self._key_positions]
         self._rewind()
         return self._grid
 

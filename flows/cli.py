@@ -36,7 +36,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
         flow = tag_flow.with_options(task_runner=DaskTaskRunner(address=args.dask_address))
     row = flow(source=args.source, lake=args.lake, model=args.model, top_k=args.top_k, clips=args.clips,
                shard_size=args.shard_size, batch_size=args.batch_size, decode_workers=args.decode_workers,
-               device=args.device, decode_backend=args.decode_backend)
+               device=args.device, decode_backend=args.decode_backend, decode_timeout_s=args.decode_timeout)
     print(json.dumps(row, default=str))
     return EXIT_SOME_FAILED if row["failed"] else EXIT_OK
 
@@ -111,6 +111,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--device", default=None)
     p.add_argument("--decode-backend", choices=["process", "thread"], default="process",
                    help="process (default): an FFmpeg crash costs one video; thread: lighter")
+    p.add_argument("--decode-timeout", type=float, default=300.0,
+                   help="seconds one video may take to decode before it fails (process backend; default 300)")
     p.add_argument("--dask-address", default=None, help="run shards on this Dask scheduler (tcp://host:8786)")
     p.set_defaults(func=cmd_tag)
 

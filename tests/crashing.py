@@ -11,3 +11,12 @@ def decode_or_crash(uri, spec, clips):
     if "crash" in os.path.basename(uri):
         os.kill(os.getpid(), signal.SIGSEGV)
     return decode_clips(uri, spec, clips)
+
+
+def decode_or_hang(uri, spec, clips):
+    """Hangs for real (a decoder stuck in a loop) on files named *slow*."""
+    if "slow" in os.path.basename(uri):
+        import time
+
+        time.sleep(600)
+    return decode_clips(uri, spec, clips)

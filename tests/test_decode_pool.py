@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
-from crashing import decode_or_crash
+from crashing import decode_or_crash, decode_or_hang
 
 from actionrec.clips import decode_clips
 from actionrec.decode_pool import CRASHED, DecodePool
@@ -47,3 +47,15 @@ def test_segfault_in_a_worker_becomes_one_failed_video(media, tmp_path):
 def test_unknown_backend():
     with pytest.raises(ConfigError, match="decode_backend"):
         DecodePool(decode_clips, (SPEC, 1), workers=1, backend="gpu")
+
+
+def test_a_video_past_the_time_limit_fails_and_the_rest_go_on(media, tmp_path):
+    slow = tmp_path / "slow.mp4"
+    shutil.copy(media["mp4"], slow)
+    uris = [str(media["mp4"]), str(slow), str(media["avi"]), str(media["mkv"]), str(media["vfr"])]
+    with DecodePool(decode_or_hang, (SPEC, 1), workers=2, backend="process", timeout_s=3) as pool:
+        results = {d.uri: d for d in pool.map_unordered(uris, prefetch=4)}
+        assert pool.timeouts == 1
+    assert set(results) == set(uris)
+    assert "longer than the 3 s limit" in results[str(slow)].error
+    assert all(results[u].clips_nthwc is not None for u in uris if u != str(slow))
