@@ -12,6 +12,7 @@ import concurrent.futures as cf
 import itertools
 import logging
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +23,25 @@ from actionrec.clips import DecodedVideo
 from actionrec.errors import ConfigError
 
 log = logging.getLogger(__name__)
+_applied_env: dict[str, str] = {}
+
+
+def _with_env(env: dict[str, str], fn: Callable[..., DecodedVideo], uri: str, *args: Any) -> DecodedVideo:
+    """Run ``fn`` in a worker under the caller's current S3 settings (a worker process may have been
+    started, by the forkserver, before they changed)."""
+    global _applied_env
+    if env != _applied_env:
+        for key in set(_applied_env) - set(env):
+            os.environ.pop(key, None)
+        os.environ.update(env)
+        _applied_env = dict(env)
+        if "actionrec.s3" in sys.modules:
+            sys.modules["actionrec.s3"]._client.cache_clear()
+    return fn(uri, *args)
+
+
+def _s3_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
 BACKENDS = ("thread", "process")
 CRASHED = "the decoder crashed on this file (its worker process died); the file is probably corrupt or hostile"
 
@@ -80,7 +100,7 @@ class DecodePool:
         """Decode one suspect alone in a fresh process: its own result, or the crash as its reason."""
         solo = self._new_executor(1)
         try:
-            return solo.submit(self.fn, uri, *self.args).result(timeout=self.timeout_s)
+            return solo.submit(_with_env, _s3_env(), self.fn, uri, *self.args).result(timeout=self.timeout_s)
         except BrokenProcessPool:
             self.crashes += 1
             return DecodedVideo(uri, None, error=CRASHED)
@@ -96,6 +116,7 @@ class DecodePool:
         in_flight: dict[cf.Future[DecodedVideo], str] = {}
 
         deadlines: dict[cf.Future[DecodedVideo], float] = {}
+        env = _s3_env()
         # With a time limit, no more videos in flight than workers: each starts when submitted.
         limit = self.workers if self.timeout_s is not None else max(prefetch, 1)
 
@@ -105,7 +126,8 @@ class DecodePool:
                 uri = next(pending, None)
                 if uri is None:
                     return
-                fut = self._executor.submit(self.fn, uri, *self.args)
+                fut = (self._executor.submit(_with_env, env, self.fn, uri, *self.args) if self.backend == "process"
+                       else self._executor.submit(self.fn, uri, *self.args))
                 in_flight[fut] = uri
                 if self.timeout_s is not None:
                     deadlines[fut] = time.monotonic() + self.timeout_s

@@ -112,4 +112,5 @@ def arrow_filesystem() -> Any:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if region:
         kwargs["region"] = region
-    return fs.S3FileSystem(**kwargs)
+    # Same patience as boto3's client above: transient 5xx and resets are retried with backoff.
+    return fs.S3FileSystem(retry_strategy=fs.AwsStandardS3RetryStrategy(max_attempts=8), **kwargs)

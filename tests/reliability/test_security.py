@@ -1,0 +1,45 @@
+"""Names from the archive or the user never escape the lake, and never become SQL or paths."""
+
+from __future__ import annotations
+
+import pytest
+
+from actionrec.errors import ModelError, StorageError
+from actionrec.lake import Lake, check_id
+from actionrec.storage import Store
+
+
+@pytest.mark.parametrize("rel", ["../x.parquet", "a/../../x", "/etc/passwd", "a/./b"])
+def test_keys_cannot_leave_the_store(tmp_path, rel):
+    store = Store(tmp_path / "lake")
+    with pytest.raises(StorageError, match="leaves the store"):
+        store.write_bytes(rel, b"x")
+    assert not (tmp_path / "x.parquet").exists()
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "", "x" * 200, "bad name", "..", "naïve"])
+def test_ids_that_become_path_parts_are_checked(name):
+    with pytest.raises(StorageError):
+        check_id("model name", name)
+
+
+def test_lake_refuses_bad_model_names_and_versions(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    with pytest.raises(StorageError):
+        lake.champion("../../etc")
+    with pytest.raises(StorageError):
+        lake.load_model("actionrec", "../../x")
+    with pytest.raises(ModelError, match="no champion"):
+        lake.load_model("actionrec")
+
+
+def test_odd_local_file_names_round_trip_as_uris(tmp_path):
+    from actionrec.sources import local_path, normalize_uri
+    from actionrec.storage import list_videos
+
+    odd = tmp_path / "sub dir" / "ünï cödé #1.mp4"
+    odd.parent.mkdir()
+    odd.write_bytes(b"x")
+    (listed,) = list_videos(tmp_path)
+    assert listed.uri.startswith("file://") and " " not in listed.uri
+    assert local_path(listed.uri) == odd.resolve() and normalize_uri(odd) == listed.uri
