@@ -54,9 +54,11 @@ def hash_split(uri: str, val: float = 0.15, test: float = 0.15) -> str:
     return "train"
 
 
-def _resolve(uri: str, base: Path | None) -> str:
+def _resolve(uri: str, base: Path | str | None) -> str:
     if is_s3(uri) or uri.startswith("file://"):
         return normalize_uri(uri)
+    if isinstance(base, str):  # a table in S3: relative URIs are keys beside it
+        return f"{base}/{uri.removeprefix('./')}" if not uri.startswith("/") else normalize_uri(uri)
     path = Path(uri)
     if not path.is_absolute() and base is not None:
         path = base / path
@@ -95,7 +97,7 @@ def read_labels(path: str | os.PathLike, *, val: float = 0.15, test: float = 0.1
     missing = {"video_uri", "label"} - set(rows[0])
     if missing:
         raise ConfigError(f"labels: {path} lacks column(s) {', '.join(sorted(missing))}")
-    base = None if is_s3(path) else local_path(path).resolve().parent
+    base: Path | str = path.rsplit("/", 1)[0] if is_s3(path) else local_path(path).resolve().parent
     out = []
     for i, row in enumerate(rows, start=2):
         uri, label = (row.get("video_uri") or "").strip(), (row.get("label") or "").strip()
@@ -107,7 +109,7 @@ def read_labels(path: str | os.PathLike, *, val: float = 0.15, test: float = 0.1
             raise ConfigError(f"labels: {path} line {i}: split must be one of {SPLITS}, got {split!r}")
         out.append(LabeledVideo(resolved, label, split))
     augment = None
-    if base is not None and (base / "augment.json").exists():
+    if isinstance(base, Path) and (base / "augment.json").exists():
         augment = json.loads((base / "augment.json").read_text())
     classes = tuple(sorted({r.label for r in out}))
     return LabelTable(tuple(out), classes, path, hashlib.sha256(data).hexdigest(), augment)

@@ -183,3 +183,15 @@ def test_serve_registers_both_deployments(prefect_api, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_label_table_in_s3_resolves_relative_uris_beside_it(s3_endpoint):
+    from actionrec.labels import read_labels
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="labels")
+    s3.put_object(Bucket="labels", Key="set1/labels.csv",
+                  Body=b"video_uri,label,split\nvideos/a.mp4,left,train\ns3://other/b.mp4,right,test\n")
+    table = read_labels("s3://labels/set1/labels.csv")
+    assert [r.uri for r in table.rows] == ["s3://labels/set1/videos/a.mp4", "s3://other/b.mp4"]
+    assert table.classes == ("left", "right") and len(table.sha256) == 64
