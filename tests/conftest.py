@@ -60,6 +60,9 @@ def shared_videos() -> Path:
     return SHARED_VIDEOS
 
 
+SECRET = "s3cr3t-Never-Logged-7f1c9e2a"  # the test endpoint's secret key: must never show up anywhere
+
+
 def _free_port() -> int:
     import socket
 
@@ -89,7 +92,7 @@ def s3_endpoint():
     url = f"http://127.0.0.1:{port}"
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                                             "AWS_DEFAULT_REGION")}
-    os.environ.update(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+    os.environ.update(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="AKIATESTKEYID0000000", AWS_SECRET_ACCESS_KEY=SECRET,
                       AWS_DEFAULT_REGION="us-east-1")
     yield url
     server.stop()

@@ -14,6 +14,7 @@ import boto3
 import duckdb
 import pytest
 from checkpoints import write_tiny_checkpoint
+from conftest import SECRET
 from videos import write_indexed
 
 from actionrec.query import query
@@ -132,7 +133,10 @@ def test_s3_source_and_lake_through_the_cli(prefect_api, s3_endpoint, media, che
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="archive", Prefix="lake/")["Contents"]]
     assert all(k.startswith("lake/predictions/run_date=") or k.startswith("lake/clip_predictions/run_date=")
                or k.startswith("lake/runs/run_date=") for k in keys)
-    assert "testing" not in tag.stdout + tag.stderr  # the secret key never shows up
+    # The secret key never shows up: not in output or logs, not in any object the run wrote.
+    assert SECRET not in tag.stdout + tag.stderr + q.stdout + q.stderr
+    for key in keys:
+        assert SECRET.encode() not in s3.get_object(Bucket="archive", Key=key)["Body"].read()
 
 
 @pytest.mark.parametrize("sql", ["COPY (SELECT 1) TO '/tmp/x.csv'", "ATTACH '/tmp/x.db'", "INSTALL httpfs",

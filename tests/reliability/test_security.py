@@ -43,3 +43,25 @@ def test_odd_local_file_names_round_trip_as_uris(tmp_path):
     (listed,) = list_videos(tmp_path)
     assert listed.uri.startswith("file://") and " " not in listed.uri
     assert local_path(listed.uri) == odd.resolve() and normalize_uri(odd) == listed.uri
+
+
+class _Payload:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch pwned-by-checkpoint",))
+
+
+def test_tagging_with_a_malicious_checkpoint_is_refused_and_runs_nothing(tmp_path):
+    import pickle
+    import subprocess
+    import sys
+
+    evil = tmp_path / "model.pt"
+    with open(evil, "wb") as f:
+        pickle.dump({"format": "actionrec-checkpoint", "state_dict": _Payload()}, f)
+    (tmp_path / "videos").mkdir()
+    out = subprocess.run([sys.executable, "-m", "deployments.cli", "predict", str(tmp_path / "x.mp4"), "--model",
+                          str(evil)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert out.returncode == 2 and "pickled" in out.stderr
+    assert not (tmp_path / "pwned-by-checkpoint").exists()
