@@ -113,6 +113,7 @@ def test_s3_source_and_lake_through_the_cli(prefect_api, s3_endpoint, media, che
     files = [media["mp4"], media["avi"], media["empty"], *sorted(shared_videos.iterdir())]
     _put_tree("archive", "videos", files)
     s3.put_object(Bucket="archive", Key="videos/sub dir/ünï code.mp4", Body=media["mkv"].read_bytes())
+    s3.put_object(Bucket="archive", Key="videos/../../escape.mp4", Body=media["avi"].read_bytes())
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     cmd = [sys.executable, "-m", "deployments.cli"]
     tag = subprocess.run([*cmd, "tag", "s3://archive/videos", "--lake", "s3://archive/lake", "--model",
@@ -120,15 +121,16 @@ def test_s3_source_and_lake_through_the_cli(prefect_api, s3_endpoint, media, che
                          capture_output=True, text=True, env=env, timeout=600)
     assert tag.returncode == 1, tag.stderr[-3000:]  # the empty file failed, with its row
     row = json.loads(tag.stdout.strip().splitlines()[-1])
-    assert (row["videos_listed"], row["ok"], row["failed"]) == (len(files) + 1, len(files), 1)
+    assert (row["videos_listed"], row["ok"], row["failed"]) == (len(files) + 2, len(files) + 1, 1)
     q = subprocess.run([*cmd, "query", "select top1_label, count(*) from latest_predictions group by 1",
                         "--lake", "s3://archive/lake", "--format", "json"], capture_output=True, text=True, env=env,
                        timeout=300)
     assert q.returncode == 0, q.stderr
     counts = [json.loads(x) for x in q.stdout.splitlines()]
-    assert sum(c["count_star()"] for c in counts) == len(files) + 1
+    assert sum(c["count_star()"] for c in counts) == len(files) + 2
     uris = query("s3://archive/lake", "SELECT video_uri, error FROM latest_predictions ORDER BY 1")[1]
     assert any(u.endswith("sub dir/ünï code.mp4") for u, _ in uris)
+    assert "s3://archive/videos/../../escape.mp4" in [u for u, _ in uris]  # a key, never a path
     assert any("empty" in (e or "") for _, e in uris)
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="archive", Prefix="lake/")["Contents"]]
     assert all(k.startswith("lake/predictions/run_date=") or k.startswith("lake/clip_predictions/run_date=")
