@@ -121,7 +121,6 @@ class DecodePool:
         limit = self.workers if self.timeout_s is not None else max(prefetch, 1)
 
         def refill() -> None:
-            nonlocal pending
             while len(in_flight) < limit:
                 uri = next(pending, None)
                 if uri is None:

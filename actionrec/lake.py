@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from actionrec.errors import ModelError, StorageError
 from actionrec.inference import Label, VideoPrediction
-from actionrec.models.checkpoint import LoadedModel, file_version, load_checkpoint
+from actionrec.models.checkpoint import LoadedModel, card_path, file_version, load_checkpoint
 from actionrec.storage import Store, VideoObject
 
 TOPK_TYPE = pa.list_(pa.struct([("label", pa.string()), ("class_id", pa.int32()), ("score", pa.float32())]))
@@ -181,7 +181,7 @@ class Lake:
         checkpoint = Path(checkpoint)
         version = file_version(checkpoint)
         if not self.store.exists(f"models/{name}/{version}/model.pt"):
-            card = checkpoint.with_name("card.json") if checkpoint.name == "model.pt" else checkpoint.with_suffix(".card.json")
+            card = card_path(checkpoint)
             if card.exists():
                 meta = json.loads(card.read_text())
                 meta.update(name=name, version=version)

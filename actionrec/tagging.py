@@ -11,14 +11,14 @@ import os
 import threading
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
 from actionrec.errors import ConfigError, ModelError
 from actionrec.inference import Predictor
 from actionrec.lake import Lake, check_id, prediction_rows
-from actionrec.models.checkpoint import LoadedModel, file_version
+from actionrec.models.checkpoint import LoadedModel, file_version, name_from_card
 from actionrec.models.refs import load_model
 from actionrec.sources import is_s3, local_path
 from actionrec.storage import VideoObject, list_videos
@@ -69,9 +69,7 @@ def resolve_model(model: str | None, lake: str) -> ModelRef:
         path = local_path(ref)
         if not path.exists():
             raise ModelError(f"checkpoint not found: {ref}")
-        from actionrec.models.refs import _name_from_card
-
-        return ModelRef(str(path), _name_from_card(path) or path.stem, file_version(path))
+        return ModelRef(str(path), name_from_card(path) or path.stem, file_version(path))
     name, _, version = ref.partition("@")
     lk = Lake(lake)
     version = version or lk.champion(check_id("model name", name)) or ""
@@ -159,10 +157,6 @@ def summary_markdown(lake: str, row: dict[str, Any], top: int = 10) -> str:
         lines += ["## Not ok", "", "| video | status | reason |", "|---|---|---|"]
         lines += [f"| `{u}` | {s} | {(e or '').replace('|', '/')} |" for u, s, e in failures]
     return "\n".join(lines) + "\n"
-
-
-def settings_dict(settings: TagSettings) -> dict[str, Any]:
-    return asdict(settings)
 
 
 def default_lake() -> str:

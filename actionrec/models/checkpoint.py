@@ -102,6 +102,20 @@ def card(model: LoadedModel, version: str, provenance: dict[str, Any]) -> dict[s
     }
 
 
+def card_path(checkpoint: str | os.PathLike) -> Path:
+    """``card.json`` beside ``model.pt``; ``<stem>.card.json`` beside any other checkpoint name."""
+    path = Path(checkpoint)
+    return path.with_name("card.json") if path.name == "model.pt" else path.with_suffix(".card.json")
+
+
+def name_from_card(checkpoint: str | os.PathLike) -> str | None:
+    """The model name recorded in a checkpoint's card, if there is a readable one."""
+    try:
+        return json.loads(card_path(checkpoint).read_text()).get("name") or None
+    except (OSError, ValueError):
+        return None
+
+
 def save_checkpoint(
     model: LoadedModel, path: str | os.PathLike, provenance: dict[str, Any] | None = None
 ) -> str:
@@ -119,10 +133,10 @@ def save_checkpoint(
     model.version, model.provenance = version, prov
     if prov.get("model_name"):
         model.name = str(prov["model_name"])
-    card_path = path.with_name("card.json") if path.name == "model.pt" else path.with_suffix(".card.json")
-    tmp_card = card_path.with_name(f".{card_path.name}.tmp")
+    target = card_path(path)
+    tmp_card = target.with_name(f".{target.name}.tmp")
     tmp_card.write_text(json.dumps(card(model, version, prov), indent=2, default=str))
-    os.replace(tmp_card, card_path)
+    os.replace(tmp_card, target)
     return version
 
 

@@ -7,14 +7,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
 from pathlib import Path
 
 from actionrec.errors import CheckpointError, ModelError
-from actionrec.models.checkpoint import LoadedModel, build_model, load_checkpoint
+from actionrec.models.checkpoint import LoadedModel, build_model, load_checkpoint, name_from_card
 from actionrec.sources import is_s3, local_path
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -39,7 +38,7 @@ def load_model(ref: str, *, lake: str | os.PathLike | None = None) -> LoadedMode
         path = local_path(ref)
         if path.is_dir() and (path / "model.pt").exists():
             path = path / "model.pt"
-        return load_checkpoint(path, name=_name_from_card(path))
+        return load_checkpoint(path, name=name_from_card(path))
     name, _, version = ref.partition("@")
     validate_model_name(name)
     if lake is None:
@@ -48,14 +47,6 @@ def load_model(ref: str, *, lake: str | os.PathLike | None = None) -> LoadedMode
     from actionrec.lake import Lake
 
     return Lake(str(lake)).load_model(name, version or None)
-
-
-def _name_from_card(path: Path) -> str | None:
-    card = path.with_name("card.json") if path.name == "model.pt" else path.with_suffix(".card.json")
-    try:
-        return json.loads(card.read_text()).get("name") or None
-    except (OSError, ValueError):
-        return None
 
 
 def _torchvision(ref: str) -> LoadedModel:
