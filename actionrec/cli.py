@@ -27,7 +27,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     model = load_model(args.model, lake=args.lake)
     predictor = Predictor(model, batch_size=args.batch_size, decode_workers=args.decode_workers, device=args.device,
-                          decode_backend=args.decode_backend)
+                          decode_backend=args.decode_backend, torch_compile=args.torch_compile)
     results = predictor.predict_all(args.videos, top_k=args.top_k, clips=args.clips)
     failed = 0
     for r in results:
@@ -217,6 +217,8 @@ def build_parser(extensions: Sequence[Callable[[Any], None]] = ()) -> argparse.A
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--decode-backend", choices=["process", "thread"], default="process",
                    help="process (default): a crashing decoder costs one video; thread: lighter")
+    p.add_argument("--torch-compile", action="store_true",
+                   help="torch.compile the model (static shapes): ~1.3x on CPU once compiled, for many videos")
     _add_runtime(p)
     p.set_defaults(func=cmd_predict)
 

@@ -18,12 +18,13 @@ from tasks.tagging import discover_videos, plan_shards, publish_summary, resolve
 def tag_flow(source: str, lake: str | None = None, model: str | None = None, top_k: int = 5, clips: int = 1,
              shard_size: int = 64, batch_size: int = 8, decode_workers: int = 2,
              device: str | None = None, decode_backend: str = "process",
-             decode_timeout_s: float | None = 300.0) -> dict[str, Any]:
+             decode_timeout_s: float | None = 300.0, torch_compile: bool = False) -> dict[str, Any]:
     """Tag every new or changed video under ``source`` into ``lake``; returns the ``runs`` row."""
     log = get_run_logger()
     lake = lake or default_lake()
     settings = TagSettings(top_k=top_k, clips=clips, batch_size=batch_size, decode_workers=decode_workers,
-                           device=device, decode_backend=decode_backend, decode_timeout_s=decode_timeout_s)
+                           device=device, decode_backend=decode_backend, decode_timeout_s=decode_timeout_s,
+                           torch_compile=torch_compile)
     started = datetime.now(timezone.utc)
     run_id, run_date = new_run_id(started), started.date()
 
