@@ -218,7 +218,7 @@ def build_parser(extensions: Sequence[Callable[[Any], None]] = ()) -> argparse.A
     p.add_argument("--decode-backend", choices=["process", "thread"], default="process",
                    help="process (default): a crashing decoder costs one video; thread: lighter")
     p.add_argument("--torch-compile", action="store_true",
-                   help="torch.compile the model (static shapes): ~1.3x on CPU once compiled, for many videos")
+                   help="torch.compile the model (static shapes): 1.07-1.25x on CPU once compiled, for many videos")
     _add_runtime(p)
     p.set_defaults(func=cmd_predict)
 

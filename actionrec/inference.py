@@ -109,8 +109,9 @@ class Predictor:
     ) -> None:
         """``torch_compile``: run the model through ``torch.compile`` with static shapes (a short last
         batch is padded, so one graph serves the run) and, unless told otherwise, channels_last_3d.
-        On 2 CPU cores that pair gave r2plus1d_18 1.24-1.32x the eager clips/s, while either alone
-        gave nothing (``python -m bench.cpu_sweep``); the first batch pays the compilation.
+        On 2 CPU cores (``python -m bench.cpu_sweep``, r2plus1d_18): channels_last_3d gave 1.35-1.49x
+        plain NCTHW at batch >= 2, and the input here has that layout already (uint8 NTHWC, permuted);
+        compiling on top gave 1.07-1.25x more. The first batch pays the compilation (3-70 s).
         """
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")

@@ -44,7 +44,7 @@ class TagSettings:
     device: str | None = None
     decode_backend: str = "process"  # isolated: an FFmpeg crash costs one video, not the run
     decode_timeout_s: float | None = 300.0  # per video; a stuck decode becomes a failed row
-    torch_compile: bool = False  # ~1.3x on CPU for long runs (see Predictor); each shard compiles once
+    torch_compile: bool = False  # 1.07-1.25x on CPU for long runs (see Predictor); each shard compiles once
 
     def __post_init__(self) -> None:
         for name in ("top_k", "clips", "batch_size", "decode_workers"):

@@ -115,7 +115,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--decode-timeout", type=float, default=300.0,
                    help="seconds one video may take to decode before it fails (process backend; default 300)")
     p.add_argument("--torch-compile", action="store_true",
-                   help="torch.compile the model: ~1.3x on CPU for long runs, after a compile per shard")
+                   help="torch.compile the model: 1.07-1.25x on CPU for long runs, after a compile per shard")
     p.add_argument("--dask-address", default=None, help="run shards on this Dask scheduler (tcp://host:8786)")
     p.set_defaults(func=cmd_tag)
 
