@@ -32,7 +32,11 @@ SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"
 FOOTAGE = ("kinetics_arm_wrestling.mp4", "test_h264_340x256.mp4")
 
 
-def _footage_frames(width: int, height: int, fps: int) -> tuple[list[Any], str]:
+def _has_footage() -> bool:
+    return all((SHARED_VIDEOS / name).exists() for name in FOOTAGE)
+
+
+def _footage_frames(width: int, height: int, fps: int) -> list[Any]:
     """Source pictures for generated videos: the shared real clips when present, else synthetic.
 
     Real footage matters: a smooth synthetic pattern compresses to almost nothing and decodes ~5x
@@ -40,16 +44,15 @@ def _footage_frames(width: int, height: int, fps: int) -> tuple[list[Any], str]:
     """
     import av
 
-    paths = [SHARED_VIDEOS / name for name in FOOTAGE]
-    if all(p.exists() for p in paths):
+    if _has_footage():
         frames = []
-        for p in paths:
+        for p in (SHARED_VIDEOS / name for name in FOOTAGE):
             with av.open(str(p)) as c:
                 for f in c.decode(video=0):
                     frame = f.reformat(width=width, height=height, format="yuv420p", interpolation="BICUBIC")
                     frame.pict_type = 0  # AV_PICTURE_TYPE_NONE: the source's I-frames would force keyframes
                     frames.append(frame)
-        return frames, "footage"
+        return frames
     ys, xs = np.mgrid[0:height, 0:width]
     rng = np.random.default_rng(0)
     texture = rng.integers(0, 256, (height, width + 16 * fps, 3), dtype=np.uint8)
@@ -58,7 +61,7 @@ def _footage_frames(width: int, height: int, fps: int) -> tuple[list[Any], str]:
         img = texture[:, 8 * i : 8 * i + width].copy()  # a noisy texture panning right
         img[..., 2] = ((xs // 32 + ys // 32 + i) % 2) * 200
         frames.append(av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p"))
-    return frames, "synthetic"
+    return frames
 
 
 def long_video(seconds: float, height: int, gop_seconds: int, fps: int = 30) -> Path:
@@ -69,10 +72,11 @@ def long_video(seconds: float, height: int, gop_seconds: int, fps: int = 30) -> 
     import av
 
     width = (height * 16 // 9) // 2 * 2
-    frames, content = _footage_frames(width, height, fps)
+    content = "footage" if _has_footage() else "synthetic"
     path = CACHE / f"long_{seconds:g}s_{height}p_gop{gop_seconds}s_{content}.mp4"
     if path.exists():
         return path
+    frames = _footage_frames(width, height, fps)
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".part.mp4")
     n = int(seconds * fps)
