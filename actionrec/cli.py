@@ -1,39 +1,182 @@
-"""The ``actionrec`` command. Exit status: 0 all good; 1 the work ran but some videos failed
-(each has a line with its reason); 2 usage or configuration error, with one clear line."""
+"""The ``actionrec`` command's core (no Prefect): predict, inspect, train, evaluate, synth, query,
+models. The pipeline layers add tag, retrain, demo and serve through ``extensions``.
+
+Exit status (``actionrec.errors``): 0 all good; 1 the work ran but some videos failed (each has a
+line with its reason); 2 usage or configuration error, with one clear line; 3 the run did not
+finish (a shard lost, storage unreachable): a rerun takes the rest; 130 interrupted.
+
+Options that mirror a settings dataclass (``InferenceSettings``, ``TagSettings``, ``TrainConfig``,
+``RetrainSettings``) are generated from its fields, so a flag's default and help are the
+dataclass's, and every command that has the flag means the same thing by it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import dataclasses
 import json
 import os
 import sys
+import traceback
+import types
+import typing
 from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from actionrec.errors import ActionRecError
+from actionrec.errors import (
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    ActionRecError,
+    exit_status,
+)
+from actionrec.inference.settings import DEFAULTS, InferenceSettings
+from actionrec.names import DEFAULT_MODEL_NAME
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+__all__ = ["EXIT_INCOMPLETE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "main"]
 
 
-def _emit(obj: dict[str, Any]) -> None:
-    print(json.dumps(obj, default=str), flush=True)
+# -- output ---------------------------------------------------------------------------------------
+def json_default(value: Any) -> Any:
+    """JSON for what ``json`` cannot write: datetimes in ISO 8601, paths as text."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+def emit_json(obj: Any) -> None:
+    print(json.dumps(obj, default=json_default), flush=True)
+
+
+def print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    if fmt == "json":
+        for r in rows:
+            emit_json(dict(zip(cols, r, strict=True)))
+    elif fmt == "csv":
+        w = csv.writer(sys.stdout)
+        w.writerow(cols)
+        w.writerows(rows)
+    else:
+        cells = [[str(c) for c in cols]] + [["" if v is None else str(json_default(v) if isinstance(v, datetime | date)
+                                                                           else v) for v in r] for r in rows]
+        widths = [min(max(len(row[i]) for row in cells), 60) for i in range(len(cols))]
+        for n, row in enumerate(cells):
+            print("  ".join(v[:60].ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+            if n == 0:
+                print("  ".join("-" * w for w in widths))
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Progress bars only for a person at a terminal (never in logs or pipes), unless --quiet."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+# -- options generated from the settings dataclasses ----------------------------------------------
+def _flag(f: dataclasses.Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.removesuffix("_s").replace("_", "-")
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def add_options(p: argparse.ArgumentParser, cls: type, *, skip: Sequence[str] = ()) -> None:
+    """One flag per CLI field of a settings dataclass; unset flags are not passed on (the dataclass
+    default applies, and the help shows it)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip or not f.metadata.get("cli", False):
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help_text = f"{f.metadata.get('help', '')} (default: {_shown(default)})"
+        kind = hints[f.name]
+        args = typing.get_args(kind)
+        if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+            kind = next(a for a in args if a is not type(None))
+            args = typing.get_args(kind)
+        if kind is bool:
+            flag = _flag(f) if not default else "--no-" + _flag(f).removeprefix("--")
+            p.add_argument(flag, dest=f.name, action="store_false" if default else "store_true",
+                           default=argparse.SUPPRESS, help=help_text)
+        elif typing.get_origin(kind) is Literal:
+            p.add_argument(_flag(f), dest=f.name, choices=list(args), default=argparse.SUPPRESS, help=help_text)
+        else:
+            p.add_argument(_flag(f), dest=f.name, type=kind, default=argparse.SUPPRESS, help=help_text,
+                           metavar=f.name.upper())
+
+
+def options_from(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The fields of ``cls`` that the command line set."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+
+
+def add_lake(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lake", default=None,
+                   help="lake folder or s3://bucket/prefix (default: $ACTIONREC_LAKE, else ./actionrec-lake)")
+
+
+def lake_of(args: argparse.Namespace) -> str:
+    from actionrec.lake.lake import default_lake
+
+    return args.lake or default_lake()
+
+
+def add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="one JSON object per line on stdout (default: off)")
+
+
+def add_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=DEFAULT_MODEL_NAME,
+                   help="checkpoint path or URI, name[@version] in the lake's registry, or torchvision:<arch>"
+                        f"[:<weights>] (default: {DEFAULT_MODEL_NAME}, the lake's champion)")
+
+
+def add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress bar (default: off; bars show on a terminal)")
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--s3-endpoint-url", default=None,
+                        help="S3-compatible endpoint: MinIO, Ceph, R2... (default: $AWS_ENDPOINT_URL, else AWS)")
+    return common
+
+
+def apply_endpoint(args: argparse.Namespace) -> None:
+    if getattr(args, "s3_endpoint_url", None):
+        os.environ["AWS_ENDPOINT_URL"] = args.s3_endpoint_url
+        from actionrec.io import s3
+
+        s3.reset_clients()
 
 
 # -- commands -------------------------------------------------------------------------------------
 def cmd_predict(args: argparse.Namespace) -> int:
-    from actionrec.inference import Predictor
-    from actionrec.models import load_model
+    from actionrec.inference.model import Model
 
-    model = load_model(args.model, lake=args.lake)
-    predictor = Predictor(model, batch_size=args.batch_size, decode_workers=args.decode_workers, device=args.device,
-                          decode_backend=args.decode_backend, torch_compile=args.torch_compile)
-    results = predictor.predict_all(args.videos, top_k=args.top_k, clips=args.clips)
+    settings = InferenceSettings(**options_from(args, InferenceSettings))
+    model = Model.load(args.model, lake=lake_of(args))
+    run = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("top_k", "clips")}
+    results = model.predict(args.videos, top_k=settings.top_k, clips=settings.clips, progress=show_progress(args),
+                            **run)
     failed = 0
     for r in results:
         failed += r.status == "failed"
         if args.json:
-            _emit({**r.to_dict(timeline=args.timeline), "model_name": model.name, "model_version": model.version})
+            emit_json({**r.to_dict(timeline=args.timeline), "model_name": model.name, "model_version": model.version})
         elif r.status == "failed":
             print(f"{r.uri}\tFAILED\t{r.error}")
         else:
@@ -47,23 +190,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from actionrec.models.spec import InputSpec
-    from actionrec.sampling import uniform_clips
-    from actionrec.sources import open_input
-    from actionrec.video import VideoReader
+    from actionrec.data.sampling import uniform_clips
+    from actionrec.data.spec import InputSpec
+    from actionrec.io.storage import open_input
+    from actionrec.io.video import VideoReader
 
+    InferenceSettings(clips=args.clips)
     spec = InputSpec()
     if args.model:
-        from actionrec.models import load_model
+        from actionrec.models.refs import load_model
 
-        spec = load_model(args.model, lake=args.lake).spec
+        spec = load_model(args.model, lake=lake_of(args)).spec
     with open_input(args.video) as source, VideoReader(source) as reader:
         info = reader.info()
         clips = uniform_clips(reader.duration, reader.fps, args.clips, spec.clip_sampling)
         out = {**info.to_dict(), "uri": args.video, "partial": reader.partial_reason,
                "clips": [[round(float(t), 4) for t in c] for c in clips]}
         if args.sheet:
-            from actionrec.sheet import contact_sheet
+            from actionrec.data.sheet import contact_sheet
 
             flat = [t for c in clips for t in c]
             read = reader.read(flat, short_side=spec.short_side)
@@ -71,7 +215,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             out["sheet"] = str(args.sheet)
             out["frames_decoded"] = read.stats.frames_decoded
     if args.json:
-        _emit(out)
+        emit_json(out)
     else:
         for key in ("uri", "container", "codec", "width", "height", "fps", "num_frames", "duration_s", "has_audio",
                     "bytes", "partial"):
@@ -83,199 +227,315 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _train_config(args: argparse.Namespace) -> Any:
-    from actionrec.training import TrainConfig
-
-    return TrainConfig(
-        arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-        lr=args.lr if args.lr is not None else (0.01 if args.optimizer == "sgd" else 2e-3),
-        weight_decay=args.weight_decay if args.weight_decay is not None else (1e-4 if args.optimizer == "sgd" else 0.05),
-        loss=args.loss, focal_gamma=args.focal_gamma, class_weighted=args.class_weighted,
-        balanced_sampling=args.balanced_sampling, label_smoothing=args.label_smoothing,
-        augment=not args.no_augment, seed=args.seed, patience=args.patience, pretrained=args.pretrained,
-        freeze_backbone=args.freeze_backbone, backbone_lr_mult=args.backbone_lr_mult,
-        num_workers=args.num_workers, device=args.device,
-    )
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from actionrec.labels import read_labels
-    from actionrec.training import train
+    from actionrec.data.labels import read_labels
+    from actionrec.names import check_name
+    from actionrec.pipelines.retraining import initial_model
+    from actionrec.training.config import TrainConfig
+    from actionrec.training.loop import train
 
-    cfg = _train_config(args)
+    cfg = TrainConfig(**options_from(args, TrainConfig))
+    check_name("model name", args.name)
     labels = read_labels(args.labels)
-    init = None
-    if args.init:
-        from actionrec.models import load_model
-
-        init = load_model(args.init, lake=args.lake)
+    init = initial_model(args.init, lake_of(args), args.name)
     state = f"{args.out}.state.pt" if args.resume else None
-    result = train(cfg, labels, init=init, out=args.out, progress=not args.quiet, model_name=args.name,
+    result = train(cfg, labels, init=init, out=args.out, progress=show_progress(args), model_name=args.name,
                    state_path=state)
-    summary = {"checkpoint": str(args.out), "model_version": result.model.version, "arch": result.model.arch,
-               "best_val_top1": result.best_val_top1, "best_epoch": result.best_epoch,
-               "epochs_run": len(result.history), "seconds": round(result.seconds, 1)}
+    summary = {"checkpoint": str(args.out), "model_name": result.model.name, "model_version": result.model.version,
+               "arch": result.model.arch, "best_val_top1": result.best_val_top1, "best_epoch": result.best_epoch,
+               "epochs_run": len(result.history), "skipped_videos": len(result.skipped),
+               "seconds": round(result.seconds, 1)}
     if args.json:
-        _emit(summary)
+        emit_json(summary)
     else:
         for k, v in summary.items():
             print(f"{k:>14}: {v}")
+        for s in result.skipped:
+            print(f"SKIPPED {s['uri']}: {s['reason']}", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from actionrec.evaluation import evaluate_model, write_evaluation
-    from actionrec.labels import read_labels
-    from actionrec.models import load_model
+    from actionrec.data.labels import read_labels
+    from actionrec.errors import ConfigError
+    from actionrec.evaluation.evaluate import evaluate_model, write_evaluation
+    from actionrec.models.refs import load_model
 
-    model = load_model(args.model, lake=args.lake)
+    settings = InferenceSettings(**options_from(args, InferenceSettings))
     labels = read_labels(args.labels)
     rows = list(labels.rows) if args.split == "all" else labels.split(args.split)
-    ev = evaluate_model(model, rows, clips=args.clips, batch_size=args.batch_size,
-                        decode_workers=args.decode_workers, device=args.device)
-    out_dir = Path(args.out or f"evaluation-{model.name}-{model.version}")
-    write_evaluation(ev, out_dir, model=model, split=args.split, extra={"labels": args.labels})
+    if not rows:
+        raise ConfigError(f"labels: the {args.split!r} split of {args.labels} is empty (use --split)")
+    model = load_model(args.model, lake=lake_of(args))
+    run = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("top_k", "clips")}
+    ev = evaluate_model(model, rows, clips=settings.clips, progress=show_progress(args), **run)
     summary = {**ev.to_dict(), "model_name": model.name, "model_version": model.version, "split": args.split,
-               "report": str(out_dir / "report.md"), "confusion_png": str(out_dir / "confusion.png")}
+               "report": None, "confusion_png": None}
+    if args.out:
+        out_dir = write_evaluation(ev, args.out, model=model, split=args.split, extra={"labels": args.labels})
+        summary.update(report=str(out_dir / "report.md"), confusion_png=str(out_dir / "confusion.png"))
     if args.json:
-        _emit(summary)
+        emit_json(summary)
     else:
         r = ev.result
         print(f"top-1 {r.top1:.1%}  top-5 {r.top5:.1%}  mean class accuracy {r.mean_class_accuracy:.1%}  "
               f"ECE {r.ece:.3f}  ({r.num_videos} videos, {ev.clips_per_video} clips each)")
         for u, reason in ev.failed:
             print(f"FAILED {u}: {reason}")
-        print(f"report: {summary['report']}")
+        if args.out:
+            print(f"report: {summary['report']}")
     return EXIT_SOME_FAILED if ev.failed else EXIT_OK
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from actionrec.synth import SynthConfig, write_dataset
+    from actionrec.data.synth import SynthConfig, write_dataset
 
     cfg = SynthConfig(per_class=args.per_class, seed=args.seed, size=args.size, num_frames=args.frames, fps=args.fps)
-    labels = write_dataset(args.out, cfg, progress=not args.quiet)
+    labels = write_dataset(args.out, cfg, progress=show_progress(args))
     print(labels)
     return EXIT_OK
 
 
-def cmd_models(args: argparse.Namespace) -> int:
-    from actionrec.models import get_architecture, list_architectures
+def cmd_query(args: argparse.Namespace) -> int:
+    from actionrec.lake.query import query
+
+    cols, rows = query(lake_of(args), args.sql)
+    print_rows(cols, rows, "json" if args.json else args.format)
+    return EXIT_OK
+
+
+def cmd_models_archs(args: argparse.Namespace) -> int:
+    from actionrec.models.architectures import get_architecture, list_architectures
 
     for name in list_architectures():
         a = get_architecture(name)
-        weights = ",".join(a.pretrained) or "-"
-        print(f"{name:14} order-aware={'yes' if a.order_aware else 'no ':3}  weights={weights:16} {a.description}")
+        s = a.default_spec
+        window = f"{s.frames_per_clip}@{s.sample_fps:g}fps" if s.sampling == "fps" else f"{s.frames_per_clip} {s.sampling}"
+        if getattr(args, "json", False):
+            emit_json({"arch": name, "order_aware": a.order_aware, "weights": list(a.pretrained),
+                       "input_spec": s.to_dict(), "description": a.description})
+        else:
+            print(f"{name:14} order-aware={'yes' if a.order_aware else 'no ':3}  weights={','.join(a.pretrained) or '-':16} "
+                  f"input={window} {s.crop_size}px  {a.description}")
+    return EXIT_OK
+
+
+def _registry_rows(lake: Any, name: str) -> list[dict[str, Any]]:
+    champion = lake.champion(name)
+    rows = []
+    for version in lake.versions(name):
+        card = lake.card(name, version) or {}
+        ev = lake.evaluation(name, version) or {}
+        rows.append({"model_name": name, "version": version, "champion": version == champion,
+                     "arch": card.get("arch"), "classes": len(card.get("classes") or []),
+                     "created_at": card.get("created_at"), "eval_split": ev.get("split"), "top1": ev.get("top1"),
+                     "eval_videos": ev.get("num_videos"), "promoted": ev.get("promoted")})
+    return rows
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from actionrec.lake.lake import Lake
+
+    lake = Lake(lake_of(args)).require()
+    rows = [r for name in ([args.name] if args.name else lake.model_names()) for r in _registry_rows(lake, name)]
+    if args.json:
+        for r in rows:
+            emit_json(r)
+    else:
+        cols = ["model_name", "version", "champion", "arch", "classes", "created_at", "eval_split", "top1", "promoted"]
+        print_rows(cols, [tuple("*" if c == "champion" and r[c] else ("" if c == "champion" else r[c])
+                                for c in cols) for r in rows], "table")
+    return EXIT_OK
+
+
+def cmd_models_show(args: argparse.Namespace) -> int:
+    from actionrec.errors import ConfigError
+    from actionrec.lake.lake import Lake
+    from actionrec.models.refs import parse_model_ref
+
+    ref = parse_model_ref(args.ref)
+    if ref.kind != "registry":
+        raise ConfigError(f"models show takes a registry name[@version], got {args.ref!r}")
+    lake = Lake(lake_of(args)).require()
+    version = ref.version or lake.champion(ref.name)
+    if version is None or not lake.has_model(ref.name, version):
+        raise ConfigError(f"no model {ref.name}{'@' + version if version else ''} in lake {lake.root}")
+    out = {"model_name": ref.name, "version": version, "champion": lake.champion(ref.name),
+           "card": lake.card(ref.name, version), "evaluation": lake.evaluation(ref.name, version),
+           "report": lake.evaluation_uri(ref.name, version, "report.md"),
+           "history": [e.to_dict() for e in lake.history(ref.name)]}
+    if args.json:
+        emit_json(out)
+        return EXIT_OK
+    card = out["card"] or {}
+    print(f"{ref.name}@{version}{'  (champion)' if version == out['champion'] else ''}")
+    print(f"  arch {card.get('arch')}, {card.get('num_classes')} classes, created {card.get('created_at')}")
+    print(f"  input spec {card.get('input_spec')}")
+    ev = out["evaluation"]
+    if ev:
+        print(f"  evaluated on {ev['split']} ({ev['num_videos']} videos): top-1 {ev['top1']:.3f}, "
+              f"top-5 {ev['top5']:.3f}, mean class accuracy {ev['mean_class_accuracy']:.3f}; report {out['report']}")
+    print("  champion history:")
+    for e in out["history"]:
+        kind = "rollback" if e["rollback"] else "promoted"
+        print(f"    {e['promoted_at']}  {kind} {e['version']} (was {e['previous']}) by {e['by']}: {e['reason']}")
+    return EXIT_OK
+
+
+def cmd_models_promote(args: argparse.Namespace) -> int:
+    from actionrec.errors import ConfigError
+    from actionrec.lake.lake import Lake
+    from actionrec.models.refs import parse_model_ref
+
+    ref = parse_model_ref(args.ref)
+    if ref.kind != "registry" or ref.version is None:
+        raise ConfigError(f"models promote takes name@version, got {args.ref!r}")
+    event = Lake(lake_of(args)).require().promote(ref.name, ref.version, reason=args.reason)
+    emit_json(event.to_dict()) if args.json else print(
+        f"{ref.name}: champion {event.previous} -> {event.version} ({event.reason})")
+    return EXIT_OK
+
+
+def cmd_models_rollback(args: argparse.Namespace) -> int:
+    from actionrec.lake.lake import Lake
+    from actionrec.names import check_name
+
+    event = Lake(lake_of(args)).require().rollback(check_name("model name", args.name), reason=args.reason)
+    emit_json(event.to_dict()) if args.json else print(
+        f"{args.name}: champion {event.previous} -> {event.version} (rollback)")
     return EXIT_OK
 
 
 # -- parser ---------------------------------------------------------------------------------------
-def _add_runtime(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch-size", type=int, default=8, help="clips per model batch (default 8)")
-    p.add_argument("--decode-workers", type=int, default=2, help="parallel decoding threads (default 2)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present)")
-    p.add_argument("--lake", default=os.environ.get("ACTIONREC_LAKE"), help="lake for registered model names")
+def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], None]] = ()) -> argparse.ArgumentParser:
+    """The core commands; ``extensions(sub, common)`` add more (the pipeline layers add tag, retrain, serve...)."""
+    from actionrec import __version__
+    from actionrec.training.config import TrainConfig
 
-
-def _add_training(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--labels", required=True, help="label table (CSV or Parquet: video_uri, label[, split])")
-    p.add_argument("--arch", default="tiny3d", help="architecture (see `actionrec models`)")
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw")
-    p.add_argument("--lr", type=float, default=None, help="default 2e-3 (adamw) or 0.01 (sgd)")
-    p.add_argument("--weight-decay", type=float, default=None)
-    p.add_argument("--loss", choices=["ce", "focal"], default="ce")
-    p.add_argument("--focal-gamma", type=float, default=2.0)
-    p.add_argument("--class-weighted", action="store_true", help="inverse-frequency class weights in the loss")
-    p.add_argument("--balanced-sampling", action="store_true", help="sample classes equally often")
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--no-augment", action="store_true", help="ignore the dataset's declared flips/reversals")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--patience", type=int, default=0, help="early stopping patience in epochs (0: off)")
-    p.add_argument("--pretrained", default=None, help="torchvision weights for --arch, e.g. KINETICS400_V1")
-    p.add_argument("--init", default=None, help="start from this model reference (fine-tuning)")
-    p.add_argument("--freeze-backbone", action="store_true")
-    p.add_argument("--backbone-lr-mult", type=float, default=1.0)
-    p.add_argument("--num-workers", type=int, default=0)
-    p.add_argument("--device", default=None)
-    p.add_argument("--lake", default=os.environ.get("ACTIONREC_LAKE"))
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true")
-
-
-def build_parser(extensions: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
-    """The core commands; ``extensions`` add more (the pipeline layers add tag, retrain, serve...)."""
+    common = _common()
     parser = argparse.ArgumentParser(prog="actionrec", description="Batch action recognition for video archives.")
+    parser.add_argument("--version", action="version", version=f"actionrec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("predict", help="quick answers for a few files, no orchestration")
-    p.add_argument("videos", nargs="+")
-    p.add_argument("--model", required=True, help="checkpoint path/URI, registered name[@version], or torchvision:<arch>")
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--clips", type=int, default=1, help="clips per video, softmax-averaged (default 1)")
-    p.add_argument("--timeline", action="store_true", help="also print per-clip predictions")
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--decode-backend", choices=["process", "thread"], default="process",
-                   help="process (default): a crashing decoder costs one video; thread: lighter")
-    p.add_argument("--torch-compile", action="store_true",
-                   help="torch.compile the model (static shapes): 1.07-1.25x on CPU once compiled, for many videos")
-    _add_runtime(p)
+    p = sub.add_parser("predict", parents=[common], help="quick answers for a few files, no orchestration")
+    p.add_argument("videos", nargs="+", help="local paths, file:// or s3:// URIs (required)")
+    add_model(p)
+    add_options(p, InferenceSettings)
+    p.add_argument("--timeline", action="store_true", help="also print per-clip predictions (default: off)")
+    add_json(p)
+    add_lake(p)
+    add_quiet(p)
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("inspect", help="container facts, sampled timestamps, contact sheet")
-    p.add_argument("video")
-    p.add_argument("--model", default=None, help="use this model's input spec (default: 16 frames, stride 2)")
-    p.add_argument("--clips", type=int, default=1)
-    p.add_argument("--sheet", default=None, help="write a contact sheet of the sampled frames (PNG)")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--lake", default=os.environ.get("ACTIONREC_LAKE"))
+    p = sub.add_parser("inspect", parents=[common], help="container facts, sampled timestamps, contact sheet")
+    p.add_argument("video", help="local path, file:// or s3:// URI (required)")
+    p.add_argument("--model", default=None,
+                   help="use this model's input spec (default: unset, the default input spec)")
+    p.add_argument("--clips", type=int, default=DEFAULTS.clips, help=f"clips to lay out (default: {DEFAULTS.clips})")
+    p.add_argument("--sheet", default=None, help="write a contact sheet of the sampled frames (PNG) (default: unset)")
+    add_json(p)
+    add_lake(p)
     p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("train", help="train one checkpoint, no orchestration")
-    _add_training(p)
-    p.add_argument("--out", required=True, help="checkpoint to write (card.json goes beside it)")
-    p.add_argument("--name", default=None, help="model name recorded in the checkpoint")
+    p = sub.add_parser("train", parents=[common], help="train one checkpoint, no orchestration")
+    p.add_argument("--labels", required=True, help="label table, CSV or Parquet: video_uri, label[, split] (required)")
+    p.add_argument("--out", required=True, help="checkpoint to write; its card.json goes beside it (required)")
+    add_options(p, TrainConfig)
+    p.add_argument("--name", default=DEFAULT_MODEL_NAME, help=f"model name recorded in the checkpoint (default: "
+                                                             f"{DEFAULT_MODEL_NAME})")
+    p.add_argument("--init", default="scratch", help="start from: scratch, champion (the lake's champion of --name) "
+                                                     "or a model reference (default: scratch)")
     p.add_argument("--resume", action="store_true",
-                   help="save the training state to OUT.state.pt every epoch, and resume from it if present")
+                   help="save the training state to OUT.state.pt every epoch, and resume from it if present "
+                        "(default: off)")
+    add_json(p)
+    add_lake(p)
+    add_quiet(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="metrics, report.md and confusion.png for a model on labeled videos")
-    p.add_argument("--model", required=True)
-    p.add_argument("--labels", required=True)
-    p.add_argument("--split", choices=["all", "train", "val", "test"], default="all")
-    p.add_argument("--clips", type=int, default=3)
-    p.add_argument("--out", default=None, help="folder for report.md, confusion.png, metrics.json")
-    p.add_argument("--json", action="store_true")
-    _add_runtime(p)
+    p = sub.add_parser("evaluate", parents=[common], help="top-1, top-5, mean class accuracy... on labeled videos")
+    add_model(p)
+    p.add_argument("--labels", required=True, help="label table (required)")
+    p.add_argument("--split", choices=["train", "val", "test", "all"], default="test",
+                   help="which rows of the label table (default: test)")
+    add_options(p, InferenceSettings, skip=("top_k",))
+    p.add_argument("--out", default=None, help="folder for report.md, confusion.png, metrics.json "
+                                               "(default: unset, nothing written)")
+    add_json(p)
+    add_lake(p)
+    add_quiet(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("synth", help="write the synthetic temporal dataset (videos + labels.csv)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--per-class", type=int, default=40)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--frames", type=int, default=32)
-    p.add_argument("--fps", type=int, default=16)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--out", required=True, help="folder to write (required)")
+    p.add_argument("--per-class", type=int, default=40, help="videos per class (default: 40)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--size", type=int, default=64, help="frame side in pixels (default: 64)")
+    p.add_argument("--frames", type=int, default=32, help="frames per video (default: 32)")
+    p.add_argument("--fps", type=int, default=16, help="frames per second (default: 16)")
+    add_quiet(p)
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("models", help="list the registered architectures")
-    p.set_defaults(func=cmd_models)
+    p = sub.add_parser("query", parents=[common], help="read-only SQL over the lake views")
+    p.add_argument("sql", help="one SELECT statement (required)")
+    add_lake(p)
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output (default: table)")
+    add_json(p)
+    p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("models", parents=[common], help="architectures; a lake's model registry")
+    add_json(p)
+    p.set_defaults(func=cmd_models_archs)
+    msub = p.add_subparsers(dest="models_command")
+    m = msub.add_parser("archs", parents=[common], help="registered architectures (the default)")
+    add_json(m)
+    m.set_defaults(func=cmd_models_archs)
+    m = msub.add_parser("list", parents=[common], help="versions in the lake's registry, with metrics")
+    m.add_argument("--name", default=None, help="only this model name (default: unset, every name)")
+    add_lake(m)
+    add_json(m)
+    m.set_defaults(func=cmd_models_list)
+    m = msub.add_parser("show", parents=[common], help="a version's card, evaluation and the champion history")
+    m.add_argument("ref", help="name (its champion) or name@version (required)")
+    add_lake(m)
+    add_json(m)
+    m.set_defaults(func=cmd_models_show)
+    m = msub.add_parser("promote", parents=[common], help="make name@version the champion")
+    m.add_argument("ref", help="name@version (required)")
+    m.add_argument("--reason", default="promoted by hand", help="recorded in the history (default: promoted by hand)")
+    add_lake(m)
+    add_json(m)
+    m.set_defaults(func=cmd_models_promote)
+    m = msub.add_parser("rollback", parents=[common], help="give the champion role back to the model it replaced")
+    m.add_argument("name", help="model name (required)")
+    m.add_argument("--reason", default="rollback", help="recorded in the history (default: rollback)")
+    add_lake(m)
+    add_json(m)
+    m.set_defaults(func=cmd_models_rollback)
+
     for extend in extensions:
-        extend(sub)
+        extend(sub, common)
     return parser
 
 
-def main(argv: Sequence[str] | None = None, extensions: Sequence[Callable[[Any], None]] = ()) -> int:
+def main(argv: Sequence[str] | None = None,
+         extensions: Sequence[Callable[[Any, argparse.ArgumentParser], None]] = ()) -> int:
     parser = build_parser(extensions)
     args = parser.parse_args(argv)
     try:
+        apply_endpoint(args)
         return int(args.func(args))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
     except ActionRecError as e:
         print(f"actionrec {args.command}: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 130
+        return exit_status(e)
+    except Exception as e:  # not one of ours: a bug or an outage deep in a library
+        if getattr(args, "verbose", False):
+            traceback.print_exc()
+        hint = "" if getattr(args, "verbose", False) else " (--verbose shows the traceback)"
+        print(f"actionrec {args.command}: unexpected {type(e).__name__}: {e}{hint}", file=sys.stderr)
+        return exit_status(e)
 
 
 if __name__ == "__main__":  # pragma: no cover

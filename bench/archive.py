@@ -28,9 +28,9 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "videos"
 def main(argv: list[str] | None = None) -> int:
     import torch
 
+    from actionrec.data.synth import SynthConfig, write_dataset
+    from actionrec.data.transforms import normalize_ncthw
     from actionrec.models import build_model, save_checkpoint
-    from actionrec.synth import SynthConfig, write_dataset
-    from actionrec.transforms import normalize_ncthw
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--videos", type=int, default=200)

@@ -27,8 +27,8 @@ from bench.common import save
 def main(argv: list[str] | None = None) -> int:
     import torch
 
+    from actionrec.data.transforms import normalize_ncthw
     from actionrec.models import build_model
-    from actionrec.transforms import normalize_ncthw
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", default="r2plus1d_18")

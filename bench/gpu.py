@@ -48,7 +48,7 @@ def model_only(module, batch: int, frames: int, crop: int, device, *, bf16: bool
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from actionrec.inference import Predictor
+    from actionrec.inference.predictor import Predictor
     from actionrec.models import build_model
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,22 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         for workers in args.workers:
             predictor = Predictor(model, device=str(device), batch_size=args.batch, decode_workers=workers,
                                   decode_backend=args.backend)
-            busy = 0.0
-            run_batch = predictor._run_batch
-
-            def timed(batch, run_batch=run_batch):
-                nonlocal busy
-                t0 = time.perf_counter()
-                out = run_batch(batch)  # returns CPU tensors: includes the device sync
-                busy += time.perf_counter() - t0
-                return out
-
-            predictor._run_batch = timed
             list(predictor.predict(uris[: args.batch * 2], clips=args.clips))  # warm-up (cudnn autotune)
-            busy = 0.0
+            before = predictor.model_seconds  # run_batch returns CPU arrays: includes the device sync
             started = time.perf_counter()
             results = list(predictor.predict(uris, clips=args.clips))
             wall = time.perf_counter() - started
+            busy = predictor.model_seconds - before
             ok = sum(r.status == "ok" for r in results)
             row = {"decode_backend": args.backend, "decode_workers": workers, "videos": len(results), "ok": ok, "seconds": wall,
                    "videos_per_s": len(results) / wall, "clips_per_s": len(results) * args.clips / wall,

@@ -40,9 +40,9 @@ def tree_rss_mb(pid: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from actionrec.data.synth import SynthConfig, write_dataset
+    from actionrec.lake.query import query
     from actionrec.models import build_model, save_checkpoint
-    from actionrec.query import query
-    from actionrec.synth import SynthConfig, write_dataset
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--videos", type=int, default=2000)

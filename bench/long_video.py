@@ -55,7 +55,7 @@ def _baseline_clips(method: str, path: str, clips: int, spec) -> tuple[object, i
     import av
     import torch
 
-    from actionrec.sampling import uniform_clips
+    from actionrec.data.sampling import uniform_clips
 
     with av.open(path) as c:
         vs = c.streams.video[0]
@@ -93,12 +93,13 @@ def _baseline_clips(method: str, path: str, clips: int, spec) -> tuple[object, i
 def worker(method: str, path: str, clips: int, model_name: str, repeats: int) -> dict:
     import torch
 
-    from actionrec.clips import decode_clips
-    from actionrec.inference import Predictor
+    from actionrec.data.clips import decode_clips
+    from actionrec.data.spec import InputSpec
+    from actionrec.inference.predictor import Predictor
     from actionrec.models import build_model
-    from actionrec.models.spec import InputSpec
 
-    spec = InputSpec(frames_per_clip=SPEC_FRAMES, frame_stride=SPEC_STRIDE, short_side=SHORT, crop_size=CROP)
+    spec = InputSpec(frames_per_clip=SPEC_FRAMES, sampling="stride", frame_stride=SPEC_STRIDE, sample_fps=None,
+                     short_side=SHORT, crop_size=CROP)
     torch.manual_seed(0)
     loaded = build_model(model_name, [str(i) for i in range(400)], spec=spec)
     module = loaded.module.eval()
@@ -109,7 +110,7 @@ def worker(method: str, path: str, clips: int, model_name: str, repeats: int) ->
     with torch.inference_mode():  # warm-up: first-call costs (oneDNN primitives) belong to no method
         zeros = torch.zeros(clips, 3, SPEC_FRAMES, CROP, CROP)
         module(zeros)
-        predictor._run_batch(torch.zeros(clips, SPEC_FRAMES, CROP, CROP, 3, dtype=torch.uint8))
+        predictor.run_batch(torch.zeros(clips, SPEC_FRAMES, CROP, CROP, 3, dtype=torch.uint8))
     baseline_rss = _status_mb("VmRSS")
     # First, untimed and without the model: the decode stage's own peak above the warm process
     # (before any timed run has grown the heap).

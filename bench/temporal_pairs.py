@@ -23,10 +23,11 @@ RECIPES = {"adamw": {"optimizer": "adamw", "lr": 2e-3, "weight_decay": 0.05},
 
 
 def main(argv: list[str] | None = None) -> int:
-    from actionrec.evaluation import evaluate_model
-    from actionrec.labels import read_labels
-    from actionrec.synth import TEMPORAL_PAIRS, SynthConfig, write_dataset
-    from actionrec.training import TrainConfig, train
+    from actionrec.data.labels import read_labels
+    from actionrec.data.synth import TEMPORAL_PAIRS, SynthConfig, write_dataset
+    from actionrec.evaluation.evaluate import evaluate_model
+    from actionrec.training.config import TrainConfig
+    from actionrec.training.loop import train
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--archs", nargs="+", default=["tiny3d", "tiny2d"])

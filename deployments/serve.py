@@ -4,22 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
-TAG_CRON = "0 2 * * *"  # nightly at 02:00
-RETRAIN_CRON = "0 4 * * 0"  # Sundays at 04:00
+from deployments.definitions import NIGHTLY_TAG, WEEKLY_RETRAIN, DeploymentSpec, Env
+
+
+def _parameters(spec: DeploymentSpec, env: dict[str, Any]) -> dict[str, Any]:
+    return {k: env[v.name] if isinstance(v, Env) else v for k, v in spec.parameters.items()}
+
+
+def _deployment(flow: Any, spec: DeploymentSpec, env: dict[str, Any], cron: str) -> Any:
+    from prefect.schedules import Cron
+
+    return flow.to_deployment(name=spec.name, schedules=[Cron(cron, timezone=spec.timezone)],
+                              parameters=_parameters(spec, env), description=spec.description, tags=list(spec.tags),
+                              concurrency_limit=spec.concurrency_limit)
 
 
 def deployments(source: str, lake: str, labels: str | None, model: str | None = None,
-                tag_cron: str = TAG_CRON, retrain_cron: str = RETRAIN_CRON) -> list[Any]:
+                tag_cron: str = NIGHTLY_TAG.cron, retrain_cron: str = WEEKLY_RETRAIN.cron) -> list[Any]:
+    """The deployments ``serve`` registers: nightly tagging always, weekly retraining when there is a
+    label table to retrain on."""
     from flows.retrain import retrain_flow
     from flows.tag import tag_flow
 
-    out = [tag_flow.to_deployment(name="nightly-tag", cron=tag_cron,
-                                  parameters={"source": source, "lake": lake, "model": model},
-                                  description="Tag new or changed videos into the lake.")]
+    env = {"ACTIONREC_SOURCE": source, "ACTIONREC_LAKE": lake, "ACTIONREC_LABELS": labels}
+    out = [_deployment(tag_flow, NIGHTLY_TAG, env, tag_cron)]
+    if model is not None:
+        out[0].parameters["model"] = model
     if labels:
-        out.append(retrain_flow.to_deployment(name="weekly-retrain", cron=retrain_cron,
-                                              parameters={"labels": labels, "lake": lake},
-                                              description="Retrain, evaluate, promote only if better."))
+        out.append(_deployment(retrain_flow, WEEKLY_RETRAIN, env, retrain_cron))
     return out
 
 

@@ -1,32 +1,77 @@
-"""Orchestrated commands of the ``actionrec`` CLI: tag, retrain, query, demo."""
+"""Orchestrated commands of the ``actionrec`` CLI: tag, retrain, demo.
+
+Inputs are checked before Prefect starts (settings, the lake location, the model), so a
+configuration error exits 2 at once with one line. Prefect's own console log is quiet unless
+``--verbose`` (the run's logs still reach the Prefect server and its UI); the command prints its
+own summary, and one line on stderr when the run failed or did not finish.
+"""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import os
-import sys
+import logging
 from typing import Any
 
-from actionrec.cli import EXIT_OK, EXIT_SOME_FAILED
-from actionrec.tagging import DEFAULT_MODEL_NAME
+from actionrec.cli import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    add_json,
+    add_lake,
+    add_options,
+    add_quiet,
+    emit_json,
+    lake_of,
+    options_from,
+    print_rows,
+    show_progress,
+)
+from actionrec.errors import ActionRecError, RunIncompleteError
+from actionrec.names import DEFAULT_MODEL_NAME
+from actionrec.pipelines.settings import RetrainSettings, TagSettings
+from actionrec.training.config import TrainConfig
 
 
-def _lake_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--lake", default=os.environ.get("ACTIONREC_LAKE", "./actionrec-lake"),
-                   help="folder or s3://bucket/prefix (default ./actionrec-lake, or $ACTIONREC_LAKE)")
-    p.add_argument("--s3-endpoint-url", default=None,
-                   help="S3-compatible endpoint (MinIO, Ceph, R2...); same as AWS_ENDPOINT_URL")
+def quiet_prefect_console(verbose: bool) -> None:
+    """Prefect logs to the console through one handler on the root logger: quiet it for a person at
+    the command line (``--verbose`` keeps it); the logs still go to the Prefect API."""
+    import prefect.main  # noqa: F401  (sets up Prefect's logging, once per process)
+
+    level = logging.INFO if verbose else logging.CRITICAL
+    for handler in logging.getLogger().handlers:
+        if type(handler).__name__ == "PrefectConsoleHandler":
+            handler.setLevel(level)
 
 
-def _endpoint(args: argparse.Namespace) -> None:
-    if getattr(args, "s3_endpoint_url", None):
-        os.environ["AWS_ENDPOINT_URL"] = args.s3_endpoint_url
+def run_flow(flow: Any, **parameters: Any) -> Any:
+    """Run a flow in this process; its error (our own, typed) is raised again as it was raised."""
+    from prefect.states import get_state_exception
+
+    state = flow(**parameters, return_state=True)
+    if state.is_completed():
+        return state.result()
+    exc = get_state_exception(state)
+    if isinstance(exc, ActionRecError):
+        raise exc
+    raise RunIncompleteError(f"the run did not finish: {state.message or type(exc).__name__}") from exc
+
+
+def _add_verbose(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verbose", action="store_true", help="show Prefect's log on the console (default: off)")
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    _endpoint(args)
+    from actionrec.io.storage import list_videos
+    from actionrec.io.uris import is_s3
+    from actionrec.lake.lake import Lake
+    from actionrec.pipelines.tagging import resolve_model
+
+    settings = TagSettings(**options_from(args, TagSettings))
+    lake = lake_of(args)
+    Lake(lake).check_writable()
+    if not is_s3(args.source):
+        list_videos(args.source)  # a missing source is a ConfigError now, not after Prefect started
+    pinned = resolve_model(args.model, lake)
+    quiet_prefect_console(args.verbose)
     from flows.tag import tag_flow
 
     flow = tag_flow
@@ -34,60 +79,60 @@ def cmd_tag(args: argparse.Namespace) -> int:
         from prefect_dask import DaskTaskRunner
 
         flow = tag_flow.with_options(task_runner=DaskTaskRunner(address=args.dask_address))
-    row = flow(source=args.source, lake=args.lake, model=args.model, top_k=args.top_k, clips=args.clips,
-               shard_size=args.shard_size, batch_size=args.batch_size, decode_workers=args.decode_workers,
-               device=args.device, decode_backend=args.decode_backend, decode_timeout_s=args.decode_timeout,
-               torch_compile=args.torch_compile)
-    print(json.dumps(row, default=str))
+    try:
+        row = run_flow(flow, source=args.source, lake=lake, model=pinned.ref, progress=show_progress(args),
+                       **{k: getattr(settings, k) for k in options_from(args, TagSettings)})
+    except RunIncompleteError as e:
+        if e.row is not None:
+            _print_run(e.row, args.json)
+        raise
+    _print_run(row, args.json)
     return EXIT_SOME_FAILED if row["failed"] else EXIT_OK
 
 
+def _print_run(row: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(row)
+        return
+    print(f"tag run {row['run_id']} ({row['status']}): {row['videos_listed']} listed, {row['videos_skipped']} "
+          f"skipped, {row['ok']} ok, {row['partial']} partial, {row['failed']} failed, {row['videos_lost']} lost, "
+          f"{row['seconds']:.1f} s; model {row['model_name']}@{row['model_version']}")
+
+
 def cmd_retrain(args: argparse.Namespace) -> int:
-    _endpoint(args)
+    from actionrec.data.labels import read_labels
+    from actionrec.lake.lake import Lake
+
+    settings = RetrainSettings(**options_from(args, RetrainSettings))
+    train_options = options_from(args, TrainConfig)
+    TrainConfig(**train_options)
+    lake = lake_of(args)
+    Lake(lake).check_writable()
+    read_labels(args.labels)  # a missing or malformed table fails here, before Prefect starts
+    if settings.init not in ("scratch", "champion"):
+        from actionrec.models.refs import pin_model
+
+        pin_model(settings.init, lake)
+    quiet_prefect_console(args.verbose)
     from flows.retrain import retrain_flow
 
-    options: dict[str, Any] = {"seed": args.seed, "optimizer": args.optimizer}
-    if args.lr is not None:
-        options["lr"] = args.lr
-    if args.pretrained:
-        options["pretrained"] = args.pretrained
-    summary = retrain_flow(labels=args.labels, lake=args.lake, model_name=args.name, arch=args.arch, epochs=args.epochs,
-                           loss=args.loss, init=args.init, split=args.split, clips=args.clips, margin=args.margin,
-                           train_options=options)
-    print(json.dumps(summary, default=str))
-    return EXIT_OK
-
-
-def print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
-    if fmt == "json":
-        for r in rows:
-            print(json.dumps(dict(zip(cols, r, strict=True)), default=str))
-    elif fmt == "csv":
-        w = csv.writer(sys.stdout)
-        w.writerow(cols)
-        w.writerows(rows)
+    summary = run_flow(retrain_flow, labels=args.labels, lake=lake, train_options=train_options,
+                       **{k: getattr(settings, k) for k in options_from(args, RetrainSettings)})
+    if args.json:
+        emit_json(summary)
     else:
-        cells = [[str(c) for c in cols]] + [["" if v is None else str(v) for v in r] for r in rows]
-        widths = [min(max(len(row[i]) for row in cells), 60) for i in range(len(cols))]
-        for n, row in enumerate(cells):
-            print("  ".join(v[:60].ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-            if n == 0:
-                print("  ".join("-" * w for w in widths))
-
-
-def cmd_query(args: argparse.Namespace) -> int:
-    _endpoint(args)
-    from actionrec.query import query
-
-    cols, rows = query(args.lake, args.sql)
-    print_rows(cols, rows, args.format)
+        print(f"candidate {summary['candidate_version']}: top-1 {summary['candidate_top1']:.1%} on "
+              f"{summary['test_videos']} {summary['split']} videos -> "
+              f"{'promoted' if summary['promoted'] else 'not promoted'} ({summary['reason']})")
+        print(f"report: {summary['report']}")
     return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    quiet_prefect_console(args.verbose)
     from flows.demo import run_demo
 
-    out = run_demo(args.dir, per_class=args.per_class, epochs=args.epochs)
+    out = run_demo(args.dir, per_class=args.per_class, epochs=args.epochs, progress=show_progress(args))
     r = out["retrain"]
     print(f"\nretrain: candidate {r['candidate_version']} top-1 {r['candidate_top1']:.1%} on {r['test_videos']} "
           f"held-out videos -> {'promoted' if r['promoted'] else 'not promoted'} ({r['reason']})")
@@ -99,51 +144,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_commands(sub: Any) -> None:
-    p = sub.add_parser("tag", help="run the tag flow once over a folder or s3:// prefix")
-    p.add_argument("source")
-    _lake_arg(p)
-    p.add_argument("--model", default=None, help=f"model reference (default: the lake's champion of {DEFAULT_MODEL_NAME!r})")
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--clips", type=int, default=1)
-    p.add_argument("--shard-size", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--decode-workers", type=int, default=2)
-    p.add_argument("--device", default=None)
-    p.add_argument("--decode-backend", choices=["process", "thread"], default="process",
-                   help="process (default): an FFmpeg crash costs one video; thread: lighter")
-    p.add_argument("--decode-timeout", type=float, default=300.0,
-                   help="seconds one video may take to decode before it fails (process backend; default 300)")
-    p.add_argument("--torch-compile", action="store_true",
-                   help="torch.compile the model: 1.07-1.25x on CPU for long runs, after a compile per shard")
-    p.add_argument("--dask-address", default=None, help="run shards on this Dask scheduler (tcp://host:8786)")
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("tag", parents=[common], help="run the tag flow once over a folder or s3:// prefix")
+    p.add_argument("source", help="folder, video file or s3://bucket/prefix (required)")
+    add_lake(p)
+    p.add_argument("--model", default=None, help="model reference (default: the lake's champion of "
+                                                 f"{DEFAULT_MODEL_NAME!r})")
+    add_options(p, TagSettings)
+    p.add_argument("--dask-address", default=None,
+                   help="run shards on this Dask scheduler, tcp://host:8786 (default: unset, in this process)")
+    add_json(p)
+    add_quiet(p)
+    _add_verbose(p)
     p.set_defaults(func=cmd_tag)
 
-    p = sub.add_parser("retrain", help="run the retrain flow once: train, evaluate, promote if better")
-    p.add_argument("--labels", required=True)
-    _lake_arg(p)
-    p.add_argument("--name", default=DEFAULT_MODEL_NAME, help="model name in the lake's registry")
-    p.add_argument("--arch", default="tiny3d")
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--loss", choices=["ce", "focal"], default="ce")
-    p.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw")
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--pretrained", default=None, help="torchvision weights for --arch (from the local cache)")
-    p.add_argument("--init", default="scratch", help="scratch, champion, or a model reference")
-    p.add_argument("--split", default="test", choices=["val", "test"])
-    p.add_argument("--clips", type=int, default=3)
-    p.add_argument("--margin", type=float, default=0.0, help="top-1 the candidate must gain to be promoted")
+    p = sub.add_parser("retrain", parents=[common], help="run the retrain flow once: train, evaluate, promote if better")
+    p.add_argument("--labels", required=True, help="label table, CSV or Parquet: video_uri, label[, split] (required)")
+    add_lake(p)
+    add_options(p, RetrainSettings)
+    add_options(p, TrainConfig)
+    add_json(p)
+    _add_verbose(p)
     p.set_defaults(func=cmd_retrain)
 
-    p = sub.add_parser("query", help="read-only SQL over the lake views")
-    p.add_argument("sql")
-    _lake_arg(p)
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    p.set_defaults(func=cmd_query)
-
     p = sub.add_parser("demo", help="offline end-to-end demo: synthetic archive, retrain, tag, summary")
-    p.add_argument("--dir", default="actionrec-demo")
-    p.add_argument("--per-class", type=int, default=30)
-    p.add_argument("--epochs", type=int, default=25)
+    p.add_argument("--dir", default="actionrec-demo", help="folder for the data and the lake (default: actionrec-demo)")
+    p.add_argument("--per-class", type=int, default=30, help="labeled videos per class (default: 30)")
+    p.add_argument("--epochs", type=int, default=25, help="training epochs (default: 25)")
+    add_quiet(p)
+    _add_verbose(p)
     p.set_defaults(func=cmd_demo)
+

@@ -6,9 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 
-from actionrec.retraining import INIT_CHOICES, should_promote
-from actionrec.tagging import DEFAULT_MODEL_NAME, default_lake
+from actionrec.lake.lake import default_lake
+from actionrec.pipelines.retraining import decide
+from actionrec.pipelines.settings import RETRAIN_DEFAULTS as D
+from actionrec.pipelines.settings import EvalSplit, RetrainSettings, WhenIncomparable
+from flows.params import TrainOptions, retrain_run_name, train_config
 from tasks.retraining import (
     evaluate_candidate,
     evaluate_champion,
@@ -19,36 +23,44 @@ from tasks.retraining import (
 )
 
 
-@flow(name="retrain")
-def retrain_flow(labels: str, lake: str | None = None, model_name: str = DEFAULT_MODEL_NAME, arch: str = "tiny3d",
-                 epochs: int = 40, loss: str = "ce", init: str = "scratch", split: str = "test", clips: int = 3,
-                 margin: float = 0.0, train_options: dict[str, Any] | None = None) -> dict[str, Any]:
+@flow(name="retrain", flow_run_name=retrain_run_name)
+def retrain_flow(labels: str, lake: str | None = None, model_name: str = D.model_name, init: str = D.init,
+                 split: EvalSplit = D.split, clips: int = D.clips, margin: float = D.margin,
+                 when_incomparable: WhenIncomparable = D.when_incomparable,
+                 train_options: TrainOptions | None = None) -> dict[str, Any]:  # type: ignore[valid-type]
     """``init``: "scratch", "champion" (fine-tune the current champion) or any model reference.
-    ``train_options``: further ``TrainConfig`` fields (lr, optimizer, seed, pretrained, ...)."""
+    ``train_options``: ``TrainConfig`` fields to change (arch, epochs, lr, optimizer...); unknown names
+    are refused before any work starts."""
     log = get_run_logger()
     lake = lake or default_lake()
-    if init not in INIT_CHOICES:
-        log.info("starting from model reference %s", init)
+    settings = RetrainSettings(model_name=model_name, init=init, split=split, clips=clips, margin=margin,
+                               when_incomparable=when_incomparable)
+    config = train_config(train_options)
     table = read_labels(labels)
-    log.info("labels %s: %d train / %d val / %d test videos, %d classes", table["sha256"][:12], table["train"],
-             table["val"], table["test"], len(table["classes"]))
-    config = {"arch": arch, "epochs": epochs, "loss": loss, **(train_options or {})}
+    log.info("labels %s: %d train / %d val / %d test videos, %d classes; training %s for %d epochs from %s",
+             table["sha256"][:12], table["train"], table["val"], table["test"], len(table["classes"]), config.arch,
+             config.epochs, init)
     version = train_candidate(labels, lake, model_name, config, init)
     champion = evaluate_champion(lake, model_name, labels, split, clips)
-    candidate = evaluate_candidate(lake, model_name, version, labels, split, clips, champion)
-    promoted, reason = should_promote(candidate, champion, margin)
+    candidate = evaluate_candidate(lake, model_name, version, labels, split, clips, champion.summary)
+    promoted, reason = decide(candidate, champion, settings)
     if promoted:
-        promote(lake, model_name, version)
+        promoted, reason = promote(lake, model_name, version, champion.version, reason,
+                                   f"retrain flow run {flow_run.name or flow_run.id}")
     log.info("candidate %s: %s -> %s", version, reason, "promoted" if promoted else "not promoted")
+    theirs = champion.summary
     summary = {"model_name": model_name, "candidate_version": version, "candidate_top1": candidate.top1,
                "candidate_top5": candidate.top5, "candidate_mean_class_accuracy": candidate.mean_class_accuracy,
-               "champion_version": champion.version if champion else None,
-               "champion_top1": champion.top1 if champion else None, "promoted": promoted, "reason": reason,
-               "split": split, "test_videos": candidate.num_videos}
+               "champion_version": champion.version, "champion_top1": theirs.top1 if theirs else None,
+               "champion_comparable": champion.incomparable is None, "promoted": promoted, "reason": reason,
+               "split": split, "test_videos": candidate.num_videos, "report": candidate.report_uri}
+    rows = [f"| candidate | `{version}` | {candidate.top1:.1%} | {candidate.top5:.1%} | "
+            f"{candidate.mean_class_accuracy:.1%} |"]
+    if theirs:
+        rows.append(f"| champion | `{theirs.version}` | {theirs.top1:.1%} | {theirs.top5:.1%} | "
+                    f"{theirs.mean_class_accuracy:.1%} |")
     publish_summary("\n".join([f"# Retrain `{model_name}`", "", f"**{'Promoted' if promoted else 'Not promoted'}**: "
-                               f"{reason}.", "", "| | version | top-1 | top-5 | mean class acc |", "|---|---|---:|---:|---:|",
-                               f"| candidate | `{version}` | {candidate.top1:.1%} | {candidate.top5:.1%} | "
-                               f"{candidate.mean_class_accuracy:.1%} |"] +
-                              ([f"| champion | `{champion.version}` | {champion.top1:.1%} | {champion.top5:.1%} | "
-                                f"{champion.mean_class_accuracy:.1%} |"] if champion else [])) + "\n")
+                               f"{reason}.", "", "| | version | top-1 | top-5 | mean class acc |",
+                               "|---|---|---:|---:|---:|", *rows, "", f"Evaluation report: {candidate.report_uri}"])
+                    + "\n", candidate.report_uri, model_name, version)
     return summary

@@ -1,5 +1,5 @@
-"""Nightly tagging: list the archive, skip what this model version already tagged, tag the rest in
-shards, record the run, and leave a summary a person can read in the Prefect UI."""
+"""Nightly tagging: pin the model, list the archive, skip what this model already tagged, tag the
+rest in shards, record the run, and leave a summary a person can read in the Prefect UI."""
 
 from __future__ import annotations
 
@@ -10,46 +10,65 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from actionrec.tagging import TagSettings, default_lake, new_run_id, run_row
+from actionrec.errors import RunIncompleteError
+from actionrec.inference.settings import DecodeBackend
+from actionrec.lake.lake import default_lake
+from actionrec.pipelines.settings import TAG_DEFAULTS as D
+from actionrec.pipelines.settings import TagSettings
+from actionrec.pipelines.tagging import new_run_id, run_row
+from flows.params import tag_run_name
 from tasks.tagging import discover_videos, plan_shards, publish_summary, resolve_model, tag_shard, write_run
 
 
-@flow(name="tag", task_runner=ThreadPoolTaskRunner(max_workers=1))
-def tag_flow(source: str, lake: str | None = None, model: str | None = None, top_k: int = 5, clips: int = 1,
-             shard_size: int = 64, batch_size: int = 8, decode_workers: int = 2,
-             device: str | None = None, decode_backend: str = "process",
-             decode_timeout_s: float | None = 300.0, torch_compile: bool = False) -> dict[str, Any]:
-    """Tag every new or changed video under ``source`` into ``lake``; returns the ``runs`` row."""
+@flow(name="tag", flow_run_name=tag_run_name, task_runner=ThreadPoolTaskRunner(max_workers=1))
+def tag_flow(source: str, lake: str | None = None, model: str | None = None, top_k: int = D.top_k,
+             clips: int = D.clips, batch_size: int = D.batch_size, decode_workers: int = D.decode_workers,
+             device: str | None = D.device, decode_backend: DecodeBackend = D.decode_backend,
+             decode_timeout_s: float | None = D.decode_timeout_s, torch_compile: bool = D.torch_compile,
+             shard_size: int = D.shard_size, shard_timeout_s: float = D.shard_timeout_s,
+             progress: bool = False) -> dict[str, Any]:
+    """Tag every new or changed video under ``source`` into ``lake`` with ``model`` (default: the lake's
+    champion); returns the ``runs`` row. Raises ``RunIncompleteError`` (with that row) when a shard was
+    lost after its retries: what was tagged is kept, and the next run takes the rest."""
+    from tqdm.auto import tqdm
+
     log = get_run_logger()
     lake = lake or default_lake()
     settings = TagSettings(top_k=top_k, clips=clips, batch_size=batch_size, decode_workers=decode_workers,
                            device=device, decode_backend=decode_backend, decode_timeout_s=decode_timeout_s,
-                           torch_compile=torch_compile)
+                           torch_compile=torch_compile, shard_size=shard_size, shard_timeout_s=shard_timeout_s)
     started = datetime.now(timezone.utc)
     run_id, run_date = new_run_id(started), started.date()
 
     pinned = resolve_model(model, lake)
     videos = discover_videos(source)
-    shards = plan_shards(lake, videos, pinned.version, shard_size)
+    shards = plan_shards(lake, videos, pinned, settings.shard_size)
     todo = sum(len(s) for s in shards)
     log.info("run %s: %d videos listed, %d to tag in %d shards with %s@%s", run_id, len(videos), todo,
              len(shards), pinned.name, pinned.version)
 
     futures = [tag_shard.submit(lake, run_id, run_date, i, shard, pinned, settings) for i, shard in enumerate(shards)]
     counts: Counter[str] = Counter()
+    not_ok: list[tuple[str, str, str]] = []
     lost = 0
-    for fut, shard in zip(futures, shards, strict=True):
-        state = fut.wait() or fut.state
-        if state.is_completed():
-            counts.update(fut.result())
-        else:  # a shard that died even after its retry: its videos stay untagged, the next run takes them
-            lost += len(shard)
-            log.error("shard lost after retries (%d videos will be retried next run): %s", len(shard), state.message)
+    with tqdm(total=todo, desc=f"tag {pinned.name}", unit="video", disable=not progress) as bar:
+        for fut, shard in zip(futures, shards, strict=True):
+            state = fut.wait() or fut.state
+            if state.is_completed():
+                done = fut.result()
+                counts.update({"ok": done.ok, "partial": done.partial, "failed": done.failed})
+                not_ok.extend(done.not_ok)
+            else:  # a shard that died even after its retry: its videos stay untagged, the next run takes them
+                lost += len(shard)
+                log.error("shard lost after retries (%d videos will be retried next run): %s", len(shard),
+                          state.message)
+            bar.update(len(shard))
 
     row = run_row(run_id=run_id, flow="tag", source=source, lake=lake, model=pinned, started_at=started,
-                  listed=len(videos), skipped=len(videos) - todo, counts=counts)
+                  listed=len(videos), skipped=len(videos) - todo, counts=counts, lost=lost)
     write_run(lake, row, run_date)
-    publish_summary(lake, row)
+    publish_summary(lake, row, not_ok)
     if lost:
-        raise RuntimeError(f"{lost} videos were not tagged because their shard failed; rerun to take them")
+        raise RunIncompleteError(f"{lost} videos were not tagged because their shard failed; rerun to take them "
+                                 f"(run {run_id})", row)
     return row

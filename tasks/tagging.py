@@ -1,52 +1,61 @@
-"""Tasks of the tag flow. I/O steps retry with backoff; decoding and inference do not retry blindly
-(a bad video is already a row with its reason, not an exception)."""
+"""Tasks of the tag flow: thin wrappers over ``actionrec.pipelines.tagging``. I/O steps retry
+what can heal; a shard is retried once as a whole (a bad video is already a row, not an exception)."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from prefect import task
-from prefect.artifacts import create_markdown_artifact
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from actionrec import tagging
-from actionrec.lake import Lake
-from actionrec.storage import VideoObject
+from actionrec.io.storage import VideoObject
+from actionrec.lake.lake import Lake
+from actionrec.models.refs import PinnedModel
+from actionrec.pipelines import tagging
+from actionrec.pipelines.settings import TagSettings
+from tasks.policies import IO_RETRIES, TAGS, retry_if_transient
 
-IO_RETRIES = {"retries": 3, "retry_delay_seconds": [2, 10, 30]}
 
-
-@task(name="resolve-model", cache_policy=NO_CACHE, **IO_RETRIES)
-def resolve_model(model: str | None, lake: str) -> tagging.ModelRef:
+@task(name="resolve-model", cache_policy=NO_CACHE, tags=TAGS, **IO_RETRIES)
+def resolve_model(model: str | None, lake: str) -> PinnedModel:
     return tagging.resolve_model(model, lake)
 
 
-@task(name="discover-videos", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="discover-videos", cache_policy=NO_CACHE, tags=TAGS, **IO_RETRIES)
 def discover_videos(source: str) -> list[VideoObject]:
     return tagging.discover(source)
 
 
-@task(name="plan-shards", cache_policy=NO_CACHE, **IO_RETRIES)
-def plan_shards(lake: str, videos: list[VideoObject], model_version: str, shard_size: int) -> list[list[VideoObject]]:
-    return tagging.plan_shards(videos, Lake(lake).done(model_version), shard_size)
+@task(name="plan-shards", cache_policy=NO_CACHE, tags=TAGS, **IO_RETRIES)
+def plan_shards(lake: str, videos: list[VideoObject], model: PinnedModel, shard_size: int) -> list[list[VideoObject]]:
+    return tagging.plan_shards(videos, Lake(lake).done(model.name, model.version), shard_size)
 
 
 # One retry: a shard that died (worker lost, lake unreachable) is redone whole; its files have
 # deterministic names, so the retry overwrites them instead of adding copies.
-@task(name="tag-shard", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+@task(name="tag-shard", task_run_name="tag-shard-{shard}", cache_policy=NO_CACHE, tags=[*TAGS, "inference"],
+      retries=1, retry_delay_seconds=10, retry_condition_fn=retry_if_transient)
 def tag_shard(lake: str, run_id: str, run_date: date, shard: int, videos: list[VideoObject],
-              model: tagging.ModelRef, settings: tagging.TagSettings) -> dict[str, int]:
-    return tagging.tag_shard(lake, run_id, run_date, shard, videos, model, settings)
+              model: PinnedModel, settings: TagSettings) -> tagging.ShardResult:
+    result = tagging.tag_shard(lake, run_id, run_date, shard, videos, model, settings)
+    get_run_logger().info("shard %d: %d videos, %d ok, %d partial, %d failed in %.1f s", shard, result.videos,
+                          result.ok, result.partial, result.failed, result.seconds)
+    return result
 
 
-@task(name="write-run", cache_policy=NO_CACHE, **IO_RETRIES)
+@task(name="write-run", cache_policy=NO_CACHE, tags=TAGS, **IO_RETRIES)
 def write_run(lake: str, row: dict[str, Any], run_date: date) -> str:
     return Lake(lake).write_run(row, run_date)
 
 
-@task(name="publish-summary", cache_policy=NO_CACHE)
-def publish_summary(lake: str, row: dict[str, Any]) -> str:
+@task(name="publish-summary", cache_policy=NO_CACHE, tags=TAGS)
+def publish_summary(lake: str, row: dict[str, Any], not_ok: list[tuple[str, str, str]]) -> str:
+    """The run's summary (markdown) and, when some videos were not ok, a table of them with reasons."""
     markdown = tagging.summary_markdown(lake, row)
     create_markdown_artifact(markdown, key="tag-run-summary", description=f"tag run {row['run_id']}")
+    if not_ok:
+        create_table_artifact([{"video": u, "status": s, "reason": r} for u, s, r in not_ok], key="tag-failures",
+                              description=f"videos not tagged ok in run {row['run_id']}")
     return markdown

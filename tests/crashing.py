@@ -4,7 +4,7 @@ FFmpeg can cause on hostile input, caused for real without shipping a hostile fi
 import os
 import signal
 
-from actionrec.clips import decode_clips
+from actionrec.data.clips import decode_clips
 
 
 def decode_or_crash(uri, spec, clips):

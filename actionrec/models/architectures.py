@@ -1,19 +1,33 @@
-"""Built-in architectures: torchvision's video models, a small 3D CNN for CPUs, order-blind baselines."""
+"""Built-in architectures: torchvision's video models, a small 3D CNN for CPUs, order-blind baselines.
+
+Importing this module registers them; ``get_architecture`` and ``list_architectures`` are the
+lookups (they see architectures registered elsewhere too).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
 from typing import Any
 
 import torch
 from torch import nn
 
-from actionrec.errors import ModelError, WeightsNotFoundError
-from actionrec.models.registry import register
-from actionrec.models.spec import KINETICS_MEAN, KINETICS_STD, InputSpec
+from actionrec.data.spec import KINETICS_MEAN, KINETICS_STD, InputSpec
+from actionrec.errors import ModelError
+from actionrec.models.registry import Architecture, register, registered, registered_names
+from actionrec.models.weights import load_cached_weights, weights_member
 
-_SMALL = InputSpec(frames_per_clip=16, sampling="stride", frame_stride=2, short_side=64, crop_size=64,
+# 16 frames at 8 per second: 2 s, the length of the synthetic videos (16 fps, 32 frames).
+_SMALL = InputSpec(frames_per_clip=16, sampling="fps", sample_fps=8.0, short_side=64, crop_size=64,
                    mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225))
+
+
+def get_architecture(name: str) -> Architecture:
+    return registered(name)
+
+
+def list_architectures() -> list[str]:
+    return registered_names()
 
 
 # -- small networks that train on two CPU cores --------------------------------------------------
@@ -56,7 +70,8 @@ class Tiny3D(nn.Module):
         return self.head(x)
 
 
-@register("tiny3d", default_spec=_SMALL, description="small 3D CNN (~0.3 M parameters) for CPU training and tests")
+@register("tiny3d", default_spec=_SMALL, head="head.1",
+          description="small 3D CNN (~0.3 M parameters) for CPU training and tests")
 def tiny3d(num_classes: int, width: int = 16, dropout: float = 0.2, pretrained: str | None = None) -> nn.Module:
     _no_pretrained("tiny3d", pretrained)
     return Tiny3D(num_classes, width=width, dropout=dropout, temporal=True)
@@ -65,6 +80,7 @@ def tiny3d(num_classes: int, width: int = 16, dropout: float = 0.2, pretrained: 
 @register(
     "tiny2d",
     default_spec=_SMALL,
+    head="head.1",
     order_aware=False,
     description="tiny3d with 2D kernels and time averaging: order-blind baseline of the same size",
 )
@@ -86,54 +102,30 @@ class FrameAveraging(nn.Module):
         return self.backbone(frames_nchw).reshape(n, t, -1).mean(dim=1)
 
 
+_TSN = InputSpec(frames_per_clip=8, sampling="spread", frame_stride=1, sample_fps=None, short_side=128,
+                 crop_size=112, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+
+
 @register(
     "tsn_resnet18",
-    default_spec=InputSpec(frames_per_clip=8, sampling="spread", frame_stride=1, short_side=128, crop_size=112,
-                           mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+    default_spec=_TSN,
+    head="backbone.fc",
     order_aware=False,
     description="TSN-style ResNet-18 over frames with averaged scores (order-blind 2D baseline)",
-    pretrained=("IMAGENET1K_V1",),
+    weights={"IMAGENET1K_V1": _TSN},
 )
 def tsn_resnet18(num_classes: int, pretrained: str | None = None) -> nn.Module:
     from torchvision.models import ResNet18_Weights, resnet18
 
     net = resnet18(weights=None)
     if pretrained:
-        weights = _weights_enum(ResNet18_Weights, pretrained, "tsn_resnet18")
+        weights = weights_member(ResNet18_Weights, pretrained, "tsn_resnet18")
         net.load_state_dict(load_cached_weights(weights.url))
     net.fc = nn.Linear(net.fc.in_features, num_classes)
     return FrameAveraging(net)
 
 
 # -- torchvision video models with optional Kinetics-400 weights -------------------------------
-def weights_cache_path(url: str) -> Path:
-    """Where torchvision keeps a downloaded weight file (``$TORCH_HOME/hub/checkpoints/<name>``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
-
-
-def load_cached_weights(url: str) -> dict[str, torch.Tensor]:
-    """Load pretrained weights from the local torch cache only: no download at run time."""
-    path = weights_cache_path(url)
-    if not path.exists():
-        raise WeightsNotFoundError(
-            f"pretrained weights are not in the local cache: put {Path(url).name} (from {url}) at {path} "
-            "(or set TORCH_HOME to a folder whose hub/checkpoints holds it)"
-        )
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise WeightsNotFoundError(f"cannot read pretrained weights at {path}: {e}") from e
-
-
-def _weights_enum(enum: Any, name: str, arch: str) -> Any:
-    try:
-        return enum[name]
-    except KeyError:
-        raise ModelError(
-            f"{arch} has no pretrained weights {name!r}; choose one of {', '.join(m.name for m in enum)}"
-        ) from None
-
-
 def _no_pretrained(arch: str, pretrained: str | None) -> None:
     if pretrained:
         raise ModelError(f"{arch} has no pretrained weights (got {pretrained!r})")
@@ -146,7 +138,7 @@ def _torchvision_video(arch: str, enum_name: str, head: str) -> Any:
         factory = getattr(tvv, arch)
         model = factory(weights=None, num_classes=400 if pretrained else num_classes)
         if pretrained:
-            weights = _weights_enum(getattr(tvv, enum_name), pretrained, arch)
+            weights = weights_member(getattr(tvv, enum_name), pretrained, arch)
             model.load_state_dict(load_cached_weights(weights.url))
             if num_classes != len(weights.meta["categories"]):
                 replace_head(model, head, num_classes)
@@ -174,40 +166,57 @@ def replace_head(model: nn.Module, head: str, num_classes: int) -> None:
         setattr(owner, last, new)
 
 
-_K400_112 = InputSpec(frames_per_clip=16, frame_stride=2, short_side=128, crop_size=112,
-                      mean=KINETICS_MEAN, std=KINETICS_STD)
-_TORCHVISION = {
-    # arch: (weights enum, head path, input spec, description)
-    "r3d_18": ("R3D_18_Weights", "fc", _K400_112, "ResNet3D-18 (Tran et al. 2018)"),
-    "mc3_18": ("MC3_18_Weights", "fc", _K400_112, "mixed-convolution ResNet-18"),
-    "r2plus1d_18": ("R2Plus1D_18_Weights", "fc", _K400_112, "R(2+1)D-18"),
-    "s3d": ("S3D_Weights", "classifier.1",
-            InputSpec(frames_per_clip=16, frame_stride=2, short_side=256, crop_size=224,
-                      mean=KINETICS_MEAN, std=KINETICS_STD), "S3D"),
-    "mvit_v2_s": ("MViT_V2_S_Weights", "head.1",
-                  InputSpec(frames_per_clip=16, frame_stride=2, short_side=256, crop_size=224,
-                            mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225)), "MViT-v2-S (fixed 16x224x224 input)"),
-    "swin3d_t": ("Swin3D_T_Weights", "head",
-                 InputSpec(frames_per_clip=16, frame_stride=2, short_side=256, crop_size=224,
-                           mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)), "Video Swin-T"),
-}
-for _arch, (_enum, _head, _spec, _desc) in _TORCHVISION.items():
-    register(_arch, default_spec=_spec, description=f"torchvision {_desc}", pretrained=("KINETICS400_V1",))(
-        _torchvision_video(_arch, _enum, _head)
+def published_spec(weights: Any) -> InputSpec:
+    """The input spec a torchvision video weight set was evaluated with, read from its own metadata:
+    clip length and frame rate from its docs (``frame_rate=15``, ``clip_len=16``), resize, crop and
+    normalisation from its transforms. A ``resize_size`` of two sides is matched by its short side."""
+    docs = dict(re.findall(r"`(\w+)=([\d.]+)`", weights.meta.get("_docs", "")))
+    kw = dict(getattr(weights.transforms, "keywords", {}))
+    crop = kw.get("crop_size", (112, 112))
+    resize = kw.get("resize_size", (128, 171))
+    return InputSpec(
+        frames_per_clip=int(docs.get("clip_len", 16)),
+        sampling="fps",
+        sample_fps=float(docs.get("frame_rate", 15)),
+        short_side=int(min(resize)),
+        crop_size=int(crop[0] if isinstance(crop, tuple | list) else crop),
+        mean=tuple(kw.get("mean", KINETICS_MEAN)),
+        std=tuple(kw.get("std", KINETICS_STD)),
+        extra={"eval_clips": int(docs.get("clips_per_video", 1)), "weights": weights.name},
     )
+
+
+_TORCHVISION = {
+    # arch: (weights enum, head path, description)
+    "r3d_18": ("R3D_18_Weights", "fc", "ResNet3D-18 (Tran et al. 2018)"),
+    "mc3_18": ("MC3_18_Weights", "fc", "mixed-convolution ResNet-18"),
+    "r2plus1d_18": ("R2Plus1D_18_Weights", "fc", "R(2+1)D-18"),
+    "s3d": ("S3D_Weights", "classifier.1", "S3D"),
+    "mvit_v2_s": ("MViT_V2_S_Weights", "head.1", "MViT-v2-S (fixed 16x224x224 input)"),
+    "swin3d_t": ("Swin3D_T_Weights", "head", "Video Swin-T"),
+}
+
+
+def _register_torchvision() -> None:
+    import torchvision.models.video as tvv
+
+    for arch, (enum_name, head, desc) in _TORCHVISION.items():
+        specs = {w.name: published_spec(w) for w in getattr(tvv, enum_name)}
+        register(arch, default_spec=specs["KINETICS400_V1"], head=head, description=f"torchvision {desc}",
+                 weights=specs)(_torchvision_video(arch, enum_name, head))
+
+
+_register_torchvision()
 
 
 def torchvision_categories(arch: str, weights: str) -> list[str]:
     """Class names that come with a torchvision weight set (Kinetics-400: 400 names), no download."""
     import torchvision.models.video as tvv
 
-    from actionrec.models.registry import get_architecture
-
     if not get_architecture(arch).pretrained:
         raise ModelError(f"{arch} has no pretrained weights")
-    enum_name = _TORCHVISION[arch][0] if arch in _TORCHVISION else None
-    if enum_name is None:
+    if arch not in _TORCHVISION:
         from torchvision.models import ResNet18_Weights
 
-        return list(_weights_enum(ResNet18_Weights, weights, arch).meta["categories"])
-    return list(_weights_enum(getattr(tvv, enum_name), weights, arch).meta["categories"])
+        return list(weights_member(ResNet18_Weights, weights, arch).meta["categories"])
+    return list(weights_member(getattr(tvv, _TORCHVISION[arch][0]), weights, arch).meta["categories"])

@@ -12,15 +12,17 @@ import json
 import os
 import pickle
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from actionrec.errors import CheckpointError, ModelError
-from actionrec.models.registry import get_architecture
-from actionrec.models.spec import InputSpec
+from actionrec.data.spec import InputSpec
+from actionrec.errors import CheckpointError, ConfigError, ModelError
+from actionrec.io import atomic
+from actionrec.models.architectures import get_architecture
 
 FORMAT = "actionrec-checkpoint"
 FORMAT_VERSION = 1
@@ -43,12 +45,6 @@ class LoadedModel:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def predict(self, uris: list[str], top_k: int = 5, clips: int = 1, **kwargs: Any) -> list[Any]:
-        """One result per uri (status, error, top_k, timeline); see ``actionrec.inference``."""
-        from actionrec.inference import Predictor
-
-        return Predictor(self, **kwargs).predict_all(uris, top_k=top_k, clips=clips)
-
 
 def build_model(
     arch: str,
@@ -58,12 +54,13 @@ def build_model(
     pretrained: str | None = None,
     **arch_kwargs: Any,
 ) -> LoadedModel:
-    """A fresh (or pretrained, from the local cache) network for ``classes``."""
+    """A fresh (or pretrained, from the local cache) network for ``classes``; without ``spec`` it
+    gets the input spec its weights were published with (or the architecture's default)."""
     if not classes:
         raise ModelError("a model needs at least one class")
     entry = get_architecture(arch)
     module = entry.build(len(classes), pretrained=pretrained, **arch_kwargs)
-    return LoadedModel(module, arch, list(classes), spec or entry.default_spec, dict(arch_kwargs), name=arch)
+    return LoadedModel(module, arch, list(classes), spec or entry.spec_for(pretrained), dict(arch_kwargs), name=arch)
 
 
 def checkpoint_payload(model: LoadedModel, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -93,6 +90,7 @@ def card(model: LoadedModel, version: str, provenance: dict[str, Any]) -> dict[s
     return {
         "name": model.name,
         "version": version,
+        "created_at": datetime.now(timezone.utc).isoformat(),
         "arch": model.arch,
         "arch_kwargs": model.arch_kwargs,
         "num_classes": model.num_classes,
@@ -108,12 +106,17 @@ def card_path(checkpoint: str | os.PathLike) -> Path:
     return path.with_name("card.json") if path.name == "model.pt" else path.with_suffix(".card.json")
 
 
-def name_from_card(checkpoint: str | os.PathLike) -> str | None:
-    """The model name recorded in a checkpoint's card, if there is a readable one."""
+def checkpoint_name(checkpoint: str | os.PathLike) -> str:
+    """The name a checkpoint file goes by: the one in its card, else its folder's name for a
+    ``model.pt`` (the lake's layout, ``<name>/<version>/model.pt`` aside), else the file's stem."""
+    path = Path(checkpoint)
     try:
-        return json.loads(card_path(checkpoint).read_text()).get("name") or None
-    except (OSError, ValueError):
-        return None
+        name = json.loads(card_path(path).read_text()).get("name")
+        if isinstance(name, str) and name:
+            return name
+    except (OSError, ValueError, AttributeError):
+        pass
+    return path.parent.name if path.name == "model.pt" and path.parent.name else path.stem
 
 
 def save_checkpoint(
@@ -121,22 +124,14 @@ def save_checkpoint(
 ) -> str:
     """Write ``path`` (whole or not at all) and ``card.json`` beside it; return the version."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     prov = dict(provenance if provenance is not None else model.provenance)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic.atomic_path(path) as tmp:
         torch.save(checkpoint_payload(model, prov), tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     version = file_version(path)
     model.version, model.provenance = version, prov
     if prov.get("model_name"):
         model.name = str(prov["model_name"])
-    target = card_path(path)
-    tmp_card = target.with_name(f".{target.name}.tmp")
-    tmp_card.write_text(json.dumps(card(model, version, prov), indent=2, default=str))
-    os.replace(tmp_card, target)
+    atomic.write_text(card_path(path), json.dumps(card(model, version, prov), indent=2, default=str))
     return version
 
 
@@ -170,13 +165,15 @@ def _from_payload(payload: Any, path: Path, *, name: str | None, version: str) -
         state = payload["state_dict"]
     except KeyError as e:
         raise CheckpointError(f"{path} lacks the field {e.args[0]!r}") from e
+    except (ConfigError, TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"{path} has a malformed field: {e}") from e
     model = build_model(arch, classes, spec=spec, **kwargs)
     try:
         model.module.load_state_dict(state)
     except RuntimeError as e:
         raise CheckpointError(f"{path}: weights do not fit architecture {arch!r}: {e}") from e
     model.module.eval()
-    model.name = name or payload.get("provenance", {}).get("model_name") or path.parent.name or arch
+    model.name = name or checkpoint_name(path)
     model.version = version
     model.provenance = dict(payload.get("provenance") or {})
     return model

@@ -1,77 +1,184 @@
-"""Model references, as accepted wherever a model is named.
+"""Model references: one grammar, one parser, used by every command and the Python API.
 
-- a path or URI to a checkpoint file (``model.pt``, ``file://...``, ``s3://...``);
-- a name in a lake's registry: ``<model_name>`` (its champion) or ``<model_name>@<version>``;
-- ``torchvision:<arch>[:<weights>]``, e.g. ``torchvision:r2plus1d_18:KINETICS400_V1``.
+- ``torchvision:<arch>[:<weights>]``, e.g. ``torchvision:r2plus1d_18:KINETICS400_V1``;
+- a checkpoint in S3: ``s3://bucket/key.pt``;
+- a checkpoint file: ``file://...``, a path with a folder part or a ``.pt``/``.pth`` suffix, or an
+  existing folder that holds ``model.pt`` (``./dir`` and ``dir/model.pt`` are the same model);
+- otherwise a name in a lake's registry: ``<model_name>`` (its champion) or ``<model_name>@<version>``.
+
+``parse_model_ref`` reads the text; ``pin_model`` fixes it to one (name, version) without loading
+weights (a tag run pins once, so every shard uses the same model even if the champion moves);
+``load_model`` loads it.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from actionrec.errors import CheckpointError, ModelError
-from actionrec.models.checkpoint import LoadedModel, build_model, load_checkpoint, name_from_card
-from actionrec.sources import is_s3, local_path
+from actionrec.errors import ConfigError, ModelError, VideoError
+from actionrec.io.uris import is_s3, local_path, split_s3
+from actionrec.lake.lake import Lake
+from actionrec.models.checkpoint import (
+    LoadedModel,
+    build_model,
+    card_path,
+    checkpoint_name,
+    file_version,
+    load_checkpoint,
+)
+from actionrec.names import check_name
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+RefKind = Literal["torchvision", "s3", "file", "registry"]
+DEFAULT_WEIGHTS = "KINETICS400_V1"
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
 
 
-def validate_model_name(name: str) -> str:
-    if not _NAME.match(name) or ".." in name:
-        raise ModelError(f"invalid model name {name!r}: use letters, digits, '.', '_' and '-'")
-    return name
+@dataclass(frozen=True)
+class ModelRef:
+    """A parsed model reference. ``location``: the file path or S3 URI; ``name``/``version``: the
+    registry entry, or the torchvision architecture and weights."""
+
+    text: str
+    kind: RefKind
+    location: str = ""
+    name: str = ""
+    version: str | None = None
+
+    def __str__(self) -> str:
+        return self.text
 
 
-def load_model(ref: str, *, lake: str | os.PathLike | None = None) -> LoadedModel:
-    """Resolve any model reference to a loaded model (weights on CPU, in eval mode)."""
-    ref = str(ref).strip()
-    if not ref:
-        raise ModelError("empty model reference")
-    if ref.startswith("torchvision:"):
-        return _torchvision(ref)
-    if is_s3(ref):
-        return _s3_checkpoint(ref)
-    if ref.startswith("file://") or local_path(ref).suffix in {".pt", ".pth"} or local_path(ref).exists():
-        path = local_path(ref)
-        if path.is_dir() and (path / "model.pt").exists():
+@dataclass(frozen=True)
+class PinnedModel:
+    """A model fixed to one version for a whole run. ``ref`` reloads exactly this model."""
+
+    ref: str
+    name: str
+    version: str
+
+
+def _looks_like_path(text: str) -> bool:
+    path = local_path(text)
+    if text.startswith(("file://", ".", "~")) or "/" in text or os.sep in text:
+        return True
+    if path.suffix.lower() in CHECKPOINT_SUFFIXES:
+        return True
+    return path.is_file() or (path / "model.pt").is_file()
+
+
+def parse_model_ref(text: str | os.PathLike) -> ModelRef:
+    """Read a model reference (see the module docstring); ``ConfigError`` when it cannot be one."""
+    text = os.fspath(text).strip()
+    if not text:
+        raise ConfigError("empty model reference")
+    if text.startswith("torchvision:"):
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or not parts[1]:
+            raise ConfigError(f"expected torchvision:<arch>[:<weights>], got {text!r}")
+        weights = parts[2] if len(parts) == 3 and parts[2] else DEFAULT_WEIGHTS
+        return ModelRef(text, "torchvision", name=parts[1], version=weights)
+    if is_s3(text):
+        split_s3(text)  # validates bucket and key
+        return ModelRef(text, "s3", location=text)
+    if _looks_like_path(text):
+        path = local_path(text).expanduser()
+        if path.is_dir():
             path = path / "model.pt"
-        return load_checkpoint(path, name=name_from_card(path))
-    name, _, version = ref.partition("@")
-    validate_model_name(name)
-    if lake is None:
-        raise ModelError(f"model {ref!r} is neither a checkpoint file nor torchvision:<arch>; "
-                         "to use a registered model name, give the lake (--lake)")
-    from actionrec.lake import Lake
-
-    return Lake(str(lake)).load_model(name, version or None)
+        return ModelRef(text, "file", location=str(path.resolve()))
+    name, at, version = text.partition("@")
+    check_name("model name", name)
+    if at:
+        check_name("model version", version)
+    return ModelRef(text, "registry", name=name, version=version or None)
 
 
-def _torchvision(ref: str) -> LoadedModel:
-    from actionrec.models.architectures import torchvision_categories
+def pin_model(ref: str | ModelRef, lake: str | os.PathLike | None = None) -> PinnedModel:
+    """Fix a reference to (name, version) without loading weights; a registry name without a
+    version becomes its champion at this moment."""
+    r = ref if isinstance(ref, ModelRef) else parse_model_ref(ref)
+    if r.kind == "torchvision":
+        return PinnedModel(r.text, f"torchvision-{r.name}", r.version or DEFAULT_WEIGHTS)
+    if r.kind == "file":
+        path = Path(r.location)
+        if not path.is_file():
+            raise ModelError(f"checkpoint not found: {r.text}")
+        return PinnedModel(str(path), checkpoint_name(path), file_version(path))
+    if r.kind == "s3":
+        with _s3_checkpoint(r.location) as path:
+            return PinnedModel(r.location, checkpoint_name(path), file_version(path))
+    lk = Lake(lake)
+    version = r.version or lk.champion(r.name)
+    if version is None:
+        raise ModelError(f"model {r.name!r} has no champion in lake {lk.root}; train one (`actionrec retrain`) "
+                         "or pass --model")
+    if not lk.has_model(r.name, version):
+        raise ModelError(f"model {r.name}@{version} is not in lake {lk.root}")
+    return PinnedModel(f"{r.name}@{version}", r.name, version)
 
-    parts = ref.split(":")
-    if len(parts) not in (2, 3) or not parts[1]:
-        raise ModelError(f"expected torchvision:<arch>[:<weights>], got {ref!r}")
-    arch = parts[1]
-    weights = parts[2] if len(parts) == 3 and parts[2] else "KINETICS400_V1"
-    classes = torchvision_categories(arch, weights)
-    model = build_model(arch, classes, pretrained=weights)
-    model.module.eval()
-    model.name, model.version = f"torchvision-{arch}", weights
-    model.provenance = {"source": ref}
+
+def load_model(ref: str | ModelRef | PinnedModel, *, lake: str | os.PathLike | None = None) -> LoadedModel:
+    """Resolve any model reference to a loaded model (weights on CPU, in eval mode). A pinned model
+    must still be the version it was pinned to (a checkpoint file replaced mid-run is refused)."""
+    pinned = ref if isinstance(ref, PinnedModel) else None
+    r = parse_model_ref(pinned.ref if pinned else ref) if not isinstance(ref, ModelRef) else ref
+    if r.kind == "torchvision":
+        model = _torchvision(r)
+    elif r.kind == "file":
+        model = load_checkpoint(r.location)
+    elif r.kind == "s3":
+        with _s3_checkpoint(r.location) as path:
+            model = load_checkpoint(path)
+    else:
+        lk = Lake(lake)
+        version = r.version or lk.champion(r.name)
+        if version is None:
+            raise ModelError(f"model {r.name!r} has no champion in lake {lk.root} (train one with "
+                             "`actionrec retrain`, or give --lake)")
+        with lk.model_file(r.name, version) as path:
+            model = load_checkpoint(path, name=r.name)
+    if pinned is not None:
+        if model.version != pinned.version:
+            raise ModelError(f"{pinned.ref} changed since the run started (version {model.version}, "
+                             f"pinned {pinned.version})")
+        model.name = pinned.name
     return model
 
 
-def _s3_checkpoint(uri: str) -> LoadedModel:
-    from actionrec.s3 import download_to
+def _torchvision(r: ModelRef) -> LoadedModel:
+    from actionrec.models.architectures import torchvision_categories
 
+    weights = r.version or DEFAULT_WEIGHTS
+    classes = torchvision_categories(r.name, weights)
+    model = build_model(r.name, classes, pretrained=weights)
+    model.module.eval()
+    model.name, model.version = f"torchvision-{r.name}", weights
+    model.provenance = {"source": r.text}
+    return model
+
+
+@contextmanager
+def _s3_checkpoint(uri: str) -> Iterator[Path]:
+    """The checkpoint at an S3 URI, with its card when there is one beside it, in a temporary folder
+    named like its S3 folder (which names a ``model.pt`` that has no card, see ``checkpoint_name``)."""
+    from actionrec.io.s3 import download_to, get_bytes
+
+    bucket, key = split_s3(uri)
+    folder, _, name = key.rpartition("/")
     with tempfile.TemporaryDirectory(prefix="actionrec-model-") as tmp:
-        target = Path(tmp) / "model.pt"
+        target = Path(tmp) / (Path(folder).name or "model") / name
+        target.parent.mkdir()
         try:
             download_to(uri, target)
-        except Exception as e:
-            raise CheckpointError(f"cannot fetch checkpoint {uri}: {e}") from e
-        return load_checkpoint(target, name=Path(uri).parent.parent.name or None)
+        except VideoError as e:
+            raise ModelError(f"cannot fetch checkpoint {uri}: {e.reason}") from e
+        card = card_path(target)
+        data = get_bytes(bucket, f"{folder}/{card.name}" if folder else card.name)
+        if data is not None:
+            card.write_bytes(data)
+        yield target

@@ -1,30 +1,40 @@
 """Architectures by name: a dict behind a decorator that refuses duplicates.
 
-Builders are registered in ``actionrec.models.architectures``, imported on first lookup rather
-than at package import, so ``import actionrec`` stays light.
+This module holds the mechanism only; ``actionrec.models.architectures`` registers the built-in
+networks and is where lookups go (``get_architecture``), so the two never import each other.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import nn
 
+from actionrec.data.spec import InputSpec
 from actionrec.errors import ModelError
-from actionrec.models.spec import InputSpec
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """How to build a network and what input it expects by default."""
+    """How to build a network, what input it expects, and which layer is its classification head."""
 
     name: str
     build: Callable[..., nn.Module]  # build(num_classes, **kwargs) -> module producing [N, K] logits
     default_spec: InputSpec
-    order_aware: bool  # False for frame-averaging baselines that cannot see temporal order
-    description: str
-    pretrained: tuple[str, ...] = ()  # torchvision weight names this architecture accepts
+    head: str  # dotted path of the last classification layer (replaced for new classes)
+    order_aware: bool = True  # False for frame-averaging baselines that cannot see temporal order
+    description: str = ""
+    # Pretrained weight names, each with the input spec its authors evaluated it with.
+    weights: dict[str, InputSpec] = field(default_factory=dict)
+
+    @property
+    def pretrained(self) -> tuple[str, ...]:
+        return tuple(self.weights)
+
+    def spec_for(self, weights: str | None) -> InputSpec:
+        """The input spec for these weights (their published evaluation settings), or the default."""
+        return self.weights.get(weights, self.default_spec) if weights else self.default_spec
 
 
 _REGISTRY: dict[str, Architecture] = {}
@@ -34,33 +44,27 @@ def register(
     name: str,
     *,
     default_spec: InputSpec,
+    head: str,
     order_aware: bool = True,
     description: str = "",
-    pretrained: tuple[str, ...] = (),
+    weights: dict[str, InputSpec] | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     def decorate(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ModelError(f"architecture {name!r} is already registered")
-        _REGISTRY[name] = Architecture(name, build, default_spec, order_aware, description, pretrained)
+        _REGISTRY[name] = Architecture(name, build, default_spec, head, order_aware, description, dict(weights or {}))
         return build
 
     return decorate
 
 
-def _load_builtin() -> None:
-    import actionrec.models.architectures  # noqa: F401  (registers the built-in architectures)
-
-
-def get_architecture(name: str) -> Architecture:
-    _load_builtin()
+def registered(name: str) -> Architecture:
+    """An architecture registered so far (``architectures.get_architecture`` also loads the built-ins)."""
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ModelError(
-            f"unknown architecture {name!r}; known: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+        raise ModelError(f"unknown architecture {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
 
 
-def list_architectures() -> list[str]:
-    _load_builtin()
+def registered_names() -> list[str]:
     return sorted(_REGISTRY)

@@ -12,8 +12,8 @@ import pytest
 from checkpoints import write_tiny_checkpoint
 from videos import write_indexed
 
-from actionrec.query import query
-from actionrec.video import write_video
+from actionrec.io.video import write_video
+from actionrec.lake.query import query
 
 
 @pytest.fixture(scope="module")

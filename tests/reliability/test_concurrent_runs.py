@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from checkpoints import write_tiny_checkpoint
 from videos import write_indexed
 
-from actionrec.query import query
+from actionrec.lake.query import query
 
 
 def test_two_runs_at_once(prefect_api, tmp_path):

@@ -15,7 +15,7 @@ import pytest
 from checkpoints import write_tiny_checkpoint
 from videos import write_indexed
 
-from actionrec.query import query
+from actionrec.lake.query import query
 
 N = 40
 

@@ -10,11 +10,11 @@ import boto3
 from checkpoints import write_tiny_checkpoint
 from faultproxy import FaultProxy
 
-from actionrec.query import query
+from actionrec.lake.query import query
 
 
 def test_transient_faults_are_survived_and_permanent_ones_become_rows(prefect_api, s3_endpoint, media, tmp_path):
-    from actionrec import s3 as s3mod
+    from actionrec.io import s3 as s3mod
     from flows.tag import tag_flow
 
     model = write_tiny_checkpoint(tmp_path / "model.pt", ["a", "b"])
@@ -29,13 +29,13 @@ def test_transient_faults_are_survived_and_permanent_ones_become_rows(prefect_ap
     direct.upload_file(str(media["mp4"]), "flaky", "videos/vanish.mp4")
     with FaultProxy(s3_endpoint, fail_share=0.2, reset_share=0.05, seed=3) as proxy:
         os.environ["AWS_ENDPOINT_URL"] = proxy.url
-        s3mod._client.cache_clear()
+        s3mod.reset_clients()
         try:
             row = tag_flow(source="s3://flaky/videos", lake="s3://flaky/lake", model=str(model), shard_size=3)
             _, rows = query("s3://flaky/lake", "SELECT video_uri, status, error FROM latest_predictions")
         finally:
             os.environ["AWS_ENDPOINT_URL"] = s3_endpoint
-            s3mod._client.cache_clear()
+            s3mod.reset_clients()
     assert proxy.counts["slowdown"] > 5 and proxy.counts["reset"] > 0, proxy.counts
     by_name = {u.rsplit("/", 1)[-1]: (s, e) for u, s, e in rows}
     assert (row["videos_listed"], row["ok"], row["failed"]) == (10, 8, 2)

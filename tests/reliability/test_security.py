@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from actionrec.errors import ModelError, StorageError
-from actionrec.lake import Lake, check_id
-from actionrec.storage import Store
+from actionrec.errors import ConfigError, ModelError, StorageError
+from actionrec.io.storage import Store
+from actionrec.lake.lake import Lake
+from actionrec.names import check_name
 
 
 @pytest.mark.parametrize("rel", ["../x.parquet", "a/../../x", "/etc/passwd", "a/./b"])
@@ -19,23 +20,27 @@ def test_keys_cannot_leave_the_store(tmp_path, rel):
 
 @pytest.mark.parametrize("name", ["../evil", "a/b", "", "x" * 200, "bad name", "..", "naïve"])
 def test_ids_that_become_path_parts_are_checked(name):
-    with pytest.raises(StorageError):
-        check_id("model name", name)
+    with pytest.raises(ConfigError):
+        check_name("model name", name)
 
 
 def test_lake_refuses_bad_model_names_and_versions(tmp_path):
+    from actionrec.models.refs import load_model
+
     lake = Lake(tmp_path / "lake")
-    with pytest.raises(StorageError):
+    with pytest.raises(ConfigError):
         lake.champion("../../etc")
-    with pytest.raises(StorageError):
-        lake.load_model("actionrec", "../../x")
+    with pytest.raises(ConfigError):
+        lake.has_model("actionrec", "../../x")
+    with pytest.raises(ConfigError):
+        load_model("actionrec@..", lake=tmp_path / "lake")
     with pytest.raises(ModelError, match="no champion"):
-        lake.load_model("actionrec")
+        load_model("actionrec", lake=tmp_path / "lake")
 
 
 def test_odd_local_file_names_round_trip_as_uris(tmp_path):
-    from actionrec.sources import local_path, normalize_uri
-    from actionrec.storage import list_videos
+    from actionrec.io.storage import list_videos
+    from actionrec.io.uris import local_path, normalize_uri
 
     odd = tmp_path / "sub dir" / "ünï cödé #1.mp4"
     odd.parent.mkdir()

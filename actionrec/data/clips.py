@@ -1,0 +1,71 @@
+"""From a video URI to model-ready uint8 clips, without torch: this is what decode workers run.
+
+Kept free of torch so worker processes start fast and small; normalisation to float happens where
+the batch is assembled (on the GPU when there is one, where it is free).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from actionrec.data.sampling import uniform_clips
+from actionrec.data.spec import InputSpec
+from actionrec.errors import ActionRecError, VideoError
+from actionrec.io.storage import open_input
+from actionrec.io.video import VideoInfo, VideoReader
+
+
+def crop_thwc(frames_thwc: np.ndarray, size: int, rng: random.Random | None = None) -> np.ndarray:
+    """Centre crop (or a random one when ``rng`` is given); pads by edge replication if too small."""
+    t, h, w, _ = frames_thwc.shape
+    if h < size or w < size:
+        ph, pw = max(size - h, 0), max(size - w, 0)
+        frames_thwc = np.pad(frames_thwc, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode="edge")
+        t, h, w, _ = frames_thwc.shape
+    if rng is None:
+        top, left = (h - size) // 2, (w - size) // 2
+    else:
+        top, left = rng.randint(0, h - size), rng.randint(0, w - size)
+    return frames_thwc[:, top : top + size, left : left + size]
+
+
+@dataclass
+class DecodedVideo:
+    """What a decode worker hands back: uint8 clips ``[N, T, H, W, 3]``, or the reason there are none."""
+
+    uri: str
+    clips_nthwc: np.ndarray | None
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    info: VideoInfo | None = None
+    decode_s: float = 0.0
+    partial_reason: str | None = None
+    error: str | None = None
+    frames_decoded: int = 0
+
+
+def decode_clips(uri: str, spec: InputSpec, num_clips: int) -> DecodedVideo:
+    """Open, sample ``num_clips`` clips, crop; any failure becomes a reason, never an exception."""
+    start = time.perf_counter()
+    try:
+        with open_input(uri) as source, VideoReader(source) as reader:
+            info = reader.info()
+            times = uniform_clips(reader.duration, reader.fps, num_clips, spec.clip_sampling)
+            read = reader.read([t for clip in times for t in clip], short_side=spec.short_side)
+            frames = crop_thwc(read.frames_thwc, spec.crop_size)
+            clips = np.ascontiguousarray(frames.reshape(num_clips, spec.frames_per_clip, *frames.shape[1:]))
+            half = 1 / (2 * reader.fps)
+            duration = reader.duration
+            spans = [(float(max(c[0] - half, 0)), float(min(c[-1] + half, duration))) for c in times]
+            return DecodedVideo(uri, clips, spans, info, time.perf_counter() - start, read.partial_reason,
+                                frames_decoded=read.stats.frames_decoded)
+    except VideoError as e:
+        return DecodedVideo(uri, None, decode_s=time.perf_counter() - start, error=e.reason)
+    except ActionRecError as e:
+        return DecodedVideo(uri, None, decode_s=time.perf_counter() - start, error=str(e))
+    except Exception as e:  # noqa: BLE001 - an unexpected failure is still one video's row, with its reason
+        return DecodedVideo(uri, None, decode_s=time.perf_counter() - start,
+                            error=f"unexpected error while decoding: {type(e).__name__}: {e}")

@@ -1,0 +1,62 @@
+"""``InferenceSettings``: how models run over videos, with the one set of defaults that ``predict``,
+``evaluate``, ``tag``, the flows and the Python API share (the CLI flags are generated from these
+fields, the tag settings extend them)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from actionrec.errors import ConfigError
+
+DecodeBackend = Literal["process", "thread"]
+DECODE_BACKENDS: tuple[str, ...] = get_args(DecodeBackend)
+_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
+
+
+def option(default: Any, help: str, *, cli: bool = True, flag: str | None = None) -> Any:
+    """A settings field with its help text (the CLI shows it with the default) and, when the field's
+    name would not make the usual flag, the flag to use."""
+    return field(default=default, metadata={"help": help, "cli": cli, "flag": flag})
+
+
+def check_int(owner: str, name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{owner}.{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_positive_seconds(owner: str, name: str, value: Any) -> None:
+    """A finite number of seconds > 0 (``nan``, ``inf`` and 0 are refused where they are parsed)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    if not ok:
+        raise ConfigError(f"{owner}.{name} must be a finite number of seconds > 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    top_k: int = option(5, "labels kept per video and per clip, best first")
+    clips: int = option(3, "clips per video, spread evenly and softmax-averaged (the evaluation's multi-clip "
+                           "setting, so tagging gets the accuracy evaluation reports)")
+    batch_size: int = option(8, "clips per model batch (clips of different videos share a batch)")
+    decode_workers: int = option(2, "parallel decode workers")
+    device: str | None = option(None, "cpu, cuda, cuda:1 ... (unset: cuda when present)")
+    decode_backend: DecodeBackend = option("process", "process: an FFmpeg crash costs one video; thread: lighter")
+    decode_timeout_s: float | None = option(300.0, "seconds one video may take to decode before it fails "
+                                                   "(process backend)")
+    torch_compile: bool = option(False, "torch.compile the model with static shapes (pays off on long runs)")
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        for name in ("top_k", "clips", "batch_size", "decode_workers"):
+            check_int(owner, name, getattr(self, name), 1)
+        if self.device is not None and not (isinstance(self.device, str) and _DEVICE.match(self.device)):
+            raise ConfigError(f"{owner}.device must be cpu, cuda, cuda:N or mps, got {self.device!r}")
+        if self.decode_backend not in DECODE_BACKENDS:
+            raise ConfigError(f"{owner}.decode_backend must be one of {DECODE_BACKENDS}, got {self.decode_backend!r}")
+        if self.decode_timeout_s is not None:
+            check_positive_seconds(owner, "decode_timeout_s", self.decode_timeout_s)
+
+
+DEFAULTS = InferenceSettings()

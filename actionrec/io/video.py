@@ -1,0 +1,572 @@
+"""The one module that touches PyAV: probing containers and reading exactly the frames asked for.
+
+Why it is built this way:
+- Decoding a whole video to pick 16 frames is the trap (50 s and 12 GB for 10 minutes of 360p).
+  We read the packet index first (timestamps and keyframe flags, no decoding), snap every
+  requested instant to a frame of that index, then decode forward and seek only when the next
+  wanted frame lies beyond a keyframe we have not reached yet. Reading only moves forward, so no
+  group of pictures (GOP) is ever decoded twice for one request.
+- Only frames that are kept are converted to RGB and resized, inside PyAV's reformat.
+- A seek must land on the keyframe asked for; when it lands late we back off to an earlier
+  keyframe, then to a sequential read. AVI stores decode order only and its reconstructed
+  timestamps are off by a frame for packed B-frames, so AVI is read sequentially and frames are
+  timed by output order, which the decoder guarantees is presentation order.
+- A file that decodes only in part gives what it could, and says so in ``partial_reason``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Any
+
+import av
+import numpy as np
+
+from actionrec.errors import (
+    CorruptVideoError,
+    EmptyVideoError,
+    NotAVideoError,
+    NoVideoStreamError,
+    VideoError,
+)
+from actionrec.io.atomic import atomic_path
+
+Source = str | os.PathLike | IO[bytes]
+
+# Demuxers whose timestamps do not give presentation order reliably: read them in output order.
+_COUNT_ORDER_FORMATS = {"avi"}
+_CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".avi": "avi", ".webm": "webm",
+                      ".mov": "mov"}
+# At and above this many pixels per frame, let FFmpeg decode with frame + slice threads.
+_THREADED_PIXELS = 1280 * 720
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says, plus what the packet index found (when it was read)."""
+
+    duration_s: float
+    fps: float
+    num_frames: int
+    width: int
+    height: int
+    codec: str
+    has_audio: bool
+    container: str
+    bytes: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DecodeStats:
+    """Counters a benchmark reads: how much work a request cost."""
+
+    frames_needed: int = 0
+    frames_decoded: int = 0
+    frames_converted: int = 0
+    seeks: int = 0
+    fallbacks: int = 0
+
+    def since(self, earlier: DecodeStats) -> DecodeStats:
+        """The work done between ``earlier`` (a copy of these counters) and now."""
+        return DecodeStats(**{k: v - getattr(earlier, k) for k, v in asdict(self).items()})
+
+
+@dataclass
+class FrameRead:
+    """The answer to one request: ``frames_thwc`` uint8 RGB, one frame per requested instant, and
+    ``stats``, the work this request cost (the reader's ``stats`` keep the running total)."""
+
+    frames_thwc: np.ndarray
+    frame_times_s: list[float]
+    stats: DecodeStats = field(default_factory=DecodeStats)
+    partial_reason: str | None = None
+
+
+def _describe(source: Source) -> str:
+    if isinstance(source, str | os.PathLike):
+        return str(source)
+    return getattr(source, "name", None) or "<stream>"
+
+
+def _size_of(source: Source) -> int | None:
+    if isinstance(source, str | os.PathLike):
+        try:
+            return os.path.getsize(source)
+        except OSError:
+            return None
+    try:
+        pos = source.tell()
+        end = source.seek(0, io.SEEK_END)
+        source.seek(pos)
+        return int(end)
+    except (OSError, AttributeError, ValueError):
+        return None
+
+
+def _open(source: Source) -> av.container.InputContainer:
+    """Open a container, turning FFmpeg's failures into errors a person understands."""
+    name = _describe(source)
+    if isinstance(source, str | os.PathLike) and not Path(source).exists():
+        raise VideoError("file not found", uri=name)
+    size = _size_of(source)
+    if size == 0:
+        raise EmptyVideoError("file is empty (0 bytes)", uri=name)
+    try:
+        src = os.fspath(source) if isinstance(source, str | os.PathLike) else source
+        container = av.open(src, mode="r", metadata_errors="ignore")
+    except av.error.InvalidDataError as e:
+        raise NotAVideoError("not a video file FFmpeg can read (unrecognised or damaged container)", uri=name) from e
+    except (av.error.FFmpegError, OSError) as e:
+        raise NotAVideoError(f"cannot open as a video: {e}", uri=name) from e
+    if not container.streams.video:
+        container.close()
+        raise NoVideoStreamError("the file has no video stream (audio-only or data file)", uri=name)
+    fmt = container.format.name
+    if fmt.endswith("_pipe") or fmt in {"image2", "image2pipe"}:
+        container.close()
+        raise NotAVideoError(f"this is a still image ({fmt.removesuffix('_pipe')}), not a video", uri=name)
+    return container
+
+
+def _fps_of(stream: av.video.stream.VideoStream) -> Fraction:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate:
+            return Fraction(rate)
+    return Fraction(25)
+
+
+def _video_info(container: av.container.InputContainer, source: Source, num_frames: int, duration_s: float,
+                fps: Fraction) -> VideoInfo:
+    """The one place a ``VideoInfo`` is built, from an open container and what was counted."""
+    cc = container.streams.video[0].codec_context
+    return VideoInfo(
+        duration_s=float(duration_s),
+        fps=float(fps),
+        num_frames=int(num_frames),
+        width=cc.width,
+        height=cc.height,
+        codec=cc.name,
+        has_audio=bool(container.streams.audio),
+        container=container.format.name,
+        bytes=_size_of(source),
+    )
+
+
+def probe(source: Source) -> VideoInfo:
+    """Container facts without decoding a frame (frame count from the header, or by demuxing)."""
+    container = _open(source)
+    try:
+        vs = container.streams.video[0]
+        fps = _fps_of(vs)
+        duration = 0.0
+        if vs.duration and vs.time_base:
+            duration = float(vs.duration * vs.time_base)
+        elif container.duration:
+            duration = container.duration / av.time_base
+        frames = vs.frames or 0
+        if frames <= 0:
+            try:
+                frames = sum(1 for p in container.demux(vs) if p.size)
+            except av.error.FFmpegError:
+                frames = int(round(duration * float(fps)))
+        if duration <= 0 and frames:
+            duration = frames / float(fps)
+        return _video_info(container, source, frames, duration, fps)
+    finally:
+        container.close()
+
+
+def output_size(width: int, height: int, short_side: int | None, max_side: int | None = None) -> tuple[int, int]:
+    """Frame size after scaling the shorter side to ``short_side`` (keeping aspect, even sizes not required)."""
+    if short_side is None and max_side is None:
+        return width, height
+    scale = 1.0
+    if short_side is not None:
+        scale = short_side / min(width, height)
+    if max_side is not None and max(width, height) * scale > max_side:
+        scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def as_fraction(t: float | Fraction) -> Fraction:
+    """Exact time; a float is read to the microsecond, so 0.21 means 21/100 s, not 0.2099999..."""
+    if isinstance(t, Fraction | int):
+        return Fraction(t)
+    return Fraction(t).limit_denominator(1_000_000)
+
+
+def snap_position(grid: Sequence[int], count_order: bool, fps: Fraction, time_base: Fraction, t: Fraction) -> int:
+    """Index of the frame on screen at ``t`` s from the first frame (clamped to the first/last frame)."""
+    t = Fraction(t)
+    if count_order:
+        pos = int(t * fps) if t > 0 else 0
+    else:
+        pos = bisect.bisect_right(grid, grid[0] + t / time_base) - 1
+    return min(max(pos, 0), len(grid) - 1)
+
+
+@dataclass(frozen=True)
+class DecodedFrames:
+    """All frames of a short video in memory, answering time requests exactly as the reader does."""
+
+    frames_thwc: np.ndarray
+    grid: list[int]
+    count_order: bool
+    fps: Fraction
+    time_base: Fraction
+    partial_reason: str | None = None
+
+    @property
+    def duration(self) -> Fraction:
+        if self.count_order:
+            return Fraction(len(self.grid)) / self.fps
+        return (self.grid[-1] - self.grid[0]) * self.time_base + 1 / self.fps
+
+    def read(self, timestamps_s: Sequence[float | Fraction]) -> np.ndarray:
+        pos = [snap_position(self.grid, self.count_order, self.fps, self.time_base, as_fraction(t))
+               for t in timestamps_s]
+        return self.frames_thwc[pos]
+
+
+class VideoReader:
+    """Reads frames at given instants from one video, decoding as little as possible.
+
+    Use as a context manager. ``index()`` demuxes the packets once (no decoding) to learn the
+    frame timestamps and keyframes; ``read()`` may be called several times, each call moving
+    only forward through the file.
+    """
+
+    def __init__(self, source: Source, *, threads: str | None = None) -> None:
+        self.name = _describe(source)
+        self._source = source
+        self._container = _open(source)
+        self._stream = self._container.streams.video[0]
+        self._threads = threads
+        self._grid: list[int] | None = None  # presentation times of all frames, stream time base
+        self._key_positions: list[int] = []  # index in _grid of each keyframe
+        self._index_error: str | None = None
+        self.count_order = self._container.format.name in _COUNT_ORDER_FORMATS
+        self.stats = DecodeStats()
+        self.damage: list[str] = []  # problems met while decoding (skipped packets, early end)
+        self._wanted: set[int] | None = None  # presentation times still to return (skip the rest)
+        self.skip_nonref = True
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the index ----------------------------------------------------------------------------
+    @property
+    def time_base(self) -> Fraction:
+        return Fraction(self._stream.time_base) if self._stream.time_base else Fraction(1, 90000)
+
+    @property
+    def fps(self) -> Fraction:
+        return _fps_of(self._stream)
+
+    def index(self) -> list[int]:
+        """Presentation timestamps of every frame (stream time base), read from packets only."""
+        if self._grid is not None:
+            return self._grid
+        stamps: list[tuple[int, bool]] = []
+        use_dts = self.count_order
+        try:
+            for packet in self._container.demux(self._stream):
+                if not packet.size:
+                    continue
+                ts = packet.dts if use_dts else packet.pts
+                if ts is None:
+                    ts = packet.dts if packet.dts is not None else packet.pts
+                if ts is None:
+                    # No timestamps at all: time frames by their order.
+                    use_dts = True
+                    ts = len(stamps)
+                stamps.append((int(ts), bool(packet.is_keyframe)))
+        except av.error.FFmpegError as e:
+            self._index_error = f"the file is damaged or truncated after {len(stamps)} frames ({e.strerror or e})"
+        if not stamps:
+            declared = self._stream.frames or 0
+            reason = self._index_error or (f"the file is damaged: none of its {declared} frames could be read"
+                                           if declared else "the video stream holds no frames")
+            raise CorruptVideoError(reason, uri=self.name)
+        if use_dts and not self.count_order:
+            self.count_order = True
+        stamps.sort()
+        self._grid = [ts for ts, _ in stamps]
+        self._key_positions = [i for i, (_, key) in enumerate(stamps) if key] or [0]
+        self._rewind()
+        return self._grid
+
+    def info(self) -> VideoInfo:
+        """Facts from the container, with frame count and duration from the index (what is readable)."""
+        grid = self.index()
+        return _video_info(self._container, self._source, len(grid), float(self.duration), self.fps)
+
+    @property
+    def duration(self) -> Fraction:
+        """Exact readable duration in seconds: from the first frame to the end of the last."""
+        grid = self.index()
+        if self.count_order:
+            return Fraction(len(grid)) / self.fps
+        return (grid[-1] - grid[0]) * self.time_base + 1 / self.fps
+
+    @property
+    def partial_reason(self) -> str | None:
+        """Why only part of the file is readable, or None when the index found no damage."""
+        self.index()
+        if self._index_error:
+            return self._index_error
+        declared = self._stream.frames or 0
+        if declared and len(self._grid or []) < declared:
+            return (
+                f"only {len(self._grid or [])} of {declared} frames could be read (the file is truncated or damaged)"
+            )
+        return None
+
+    # -- reading ------------------------------------------------------------------------------
+    def _rewind(self) -> None:
+        self._container.seek(0, backward=True, any_frame=False)
+
+    def _snap(self, t: Fraction) -> int:
+        """Grid position of the frame on screen at ``t`` seconds from the first frame."""
+        return snap_position(self.index(), self.count_order, self.fps, self.time_base, t)
+
+    def decode_all(self, *, short_side: int | None = None) -> DecodedFrames:
+        """Every frame, in order, for short videos that are read many times (training epochs)."""
+        grid = self.index()
+        if self.count_order:
+            times = [Fraction(2 * i + 1, 2) / self.fps for i in range(len(grid))]
+        else:
+            times = [(g - grid[0]) * self.time_base for g in grid]
+        read = self.read(times, short_side=short_side)
+        return DecodedFrames(read.frames_thwc, grid, self.count_order, self.fps, self.time_base, read.partial_reason)
+
+    def _configure_threads(self) -> None:
+        cc = self._stream.codec_context
+        mode = self._threads
+        if mode is None:
+            mode = "AUTO" if cc.width * cc.height >= _THREADED_PIXELS else "SLICE"
+        try:
+            cc.thread_type = mode
+        except (ValueError, av.error.FFmpegError):  # pragma: no cover - codec without threads
+            pass
+
+    def _decoded_frames(self) -> Iterator[tuple[av.Packet, av.VideoFrame]]:
+        """Decode from the current position; a damaged packet is skipped and remembered, as FFmpeg does.
+
+        When ``self._wanted`` holds the presentation times still needed, packets of other frames are
+        decoded with ``skip_frame=NONREF``: a frame no other frame refers to and nobody asked for is
+        not decoded at all, and no frame that is returned can change because of it.
+        """
+        demux = self._container.demux(self._stream)
+        cc = self._stream.codec_context
+        skipping = False
+        while True:
+            try:
+                packet = next(demux)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as e:
+                self.damage.append(f"the file is damaged or cut short ({e.strerror or e})")
+                return
+            if self._wanted is not None:
+                skip = packet.pts is not None and packet.pts not in self._wanted
+                if skip != skipping:
+                    cc.skip_frame = "NONREF" if skip else "DEFAULT"
+                    skipping = skip
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as e:
+                self.damage.append(f"damaged data skipped ({e.strerror or e})")
+                continue
+            for frame in frames:
+                yield packet, frame
+
+    def _decode(self, seek_to: int | None) -> Iterator[tuple[int, av.VideoFrame]]:
+        """Frames in presentation order with their grid position, from a keyframe or the start."""
+        grid = self.index()
+        if seek_to is None:
+            self._rewind()
+        else:  # count order never seeks: it has no trustworthy timestamps to land on
+            self._container.seek(seek_to, stream=self._stream, backward=True, any_frame=False)
+            self.stats.seeks += 1
+        for counted, (_, frame) in enumerate(self._decoded_frames()):
+            self.stats.frames_decoded += 1
+            if self.count_order:
+                if counted >= len(grid):
+                    return
+                yield counted, frame
+            elif frame.pts is not None:
+                yield max(bisect.bisect_right(grid, frame.pts) - 1, 0), frame
+
+    def read(
+        self,
+        timestamps_s: Sequence[float | Fraction],
+        *,
+        short_side: int | None = None,
+        max_side: int | None = None,
+    ) -> FrameRead:
+        """Frames on screen at each instant (seconds from the first frame), as uint8 RGB THWC."""
+        if len(timestamps_s) == 0:
+            raise ValueError("timestamps_s is empty")
+        self.index()
+        before = replace(self.stats)
+        self._configure_threads()
+        wanted = [self._snap(as_fraction(t)) for t in timestamps_s]
+        targets = sorted(set(wanted))
+        self.stats.frames_needed += len(timestamps_s)
+        cc = self._stream.codec_context
+        width, height = output_size(cc.width, cc.height, short_side, max_side)
+        got: dict[int, np.ndarray] = {}
+        decode_error: str | None = None
+        # Frame skipping needs trustworthy timestamps; count-order reading counts every frame.
+        grid = self.index()
+        self._wanted = {grid[p] for p in targets} if self.skip_nonref and not self.count_order else None
+        try:
+            self._read_targets(targets, got, width, height)
+        except av.error.FFmpegError as e:
+            decode_error = f"decoding failed ({e.strerror or e})"
+        finally:
+            self._wanted = None
+            self._stream.codec_context.skip_frame = "DEFAULT"
+        if not got:
+            raise CorruptVideoError(
+                decode_error or self._index_error or "no frame could be decoded", uri=self.name
+            )
+        # Frames that could not be reached (damage mid-file) repeat the last frame that could.
+        reached = sorted(got)
+        frames = []
+        for pos in wanted:
+            i = bisect.bisect_right(reached, pos) - 1
+            frames.append(got[reached[max(i, 0)]])
+        missing = [p for p in targets if p not in got]
+        partial = self.partial_reason or decode_error
+        if partial is None and self.damage:
+            partial = f"{self.damage[0]}; {len(self.damage)} problem(s) in all"
+        if missing and partial is None:
+            partial = f"{len(missing)} sampled frames could not be decoded"
+        grid = self.index()
+        tb, fps = self.time_base, self.fps
+        times = [
+            float(Fraction(p) / fps) if self.count_order else float((grid[p] - grid[0]) * tb) for p in wanted
+        ]
+        return FrameRead(np.stack(frames), times, self.stats.since(before), partial)
+
+    def _read_targets(self, targets: list[int], got: dict[int, np.ndarray], width: int, height: int) -> None:
+        """Decode forward through ``targets`` (sorted grid positions), seeking only past keyframes."""
+        grid = self.index()
+        frames: Iterator[tuple[int, av.VideoFrame]] | None = None
+        position = -1  # grid position of the last decoded frame
+        pending: tuple[int, av.VideoFrame] | None = None
+        last: tuple[int, av.VideoFrame] | None = None
+
+        def keep(target: int, frame: av.VideoFrame) -> None:
+            got[target] = frame.to_ndarray(format="rgb24", width=width, height=height)
+            self.stats.frames_converted += 1
+
+        i = 0
+        while i < len(targets):
+            target = targets[i]
+            key_index = max(bisect.bisect_right(self._key_positions, target) - 1, 0)
+            fresh = False
+            if frames is None or (not self.count_order and self._key_positions[key_index] > position):
+                seek_to = None if self.count_order else grid[self._key_positions[key_index]]
+                frames, pending, last, fresh = self._decode(seek_to), None, None, True
+            while True:
+                if pending is not None:
+                    (pos, frame), pending = pending, None
+                else:
+                    item = next(frames, None)
+                    if item is None:
+                        if last is not None:
+                            keep(target, last[1])  # the file ends early: last frame on screen
+                            return
+                        if seek_to is None:
+                            return
+                        # Nothing decodable after this keyframe (truncated file): the frame on
+                        # screen at the end of what decodes lies before it.
+                        self.stats.fallbacks += 1
+                        key_index -= 1
+                        seek_to = grid[self._key_positions[key_index]] if key_index >= 0 else None
+                        frames, fresh = self._decode(seek_to), True
+                        continue
+                    pos, frame = item
+                if fresh and pos > target and seek_to is not None:
+                    # The seek landed after the frame we need (AVI-like demuxers): back off to
+                    # the keyframe before, and at worst read from the start.
+                    self.stats.fallbacks += 1
+                    key_index -= 1
+                    seek_to = grid[self._key_positions[key_index]] if key_index >= 0 else None
+                    frames, last = self._decode(seek_to), None
+                    continue
+                fresh = False
+                position = pos
+                if pos < target:
+                    last = (pos, frame)
+                    continue
+                if pos == target or last is None:
+                    keep(target, frame)
+                    last = (pos, frame)
+                else:  # the exact frame never came out of the decoder: the one before is on screen
+                    keep(target, last[1])
+                    pending = (pos, frame)
+                i += 1
+                break
+
+
+def read_frames(
+    source: Source, timestamps_s: Sequence[float | Fraction], short_side: int | None = None
+) -> np.ndarray:
+    """uint8 ``[T, H, W, 3]`` RGB frames on screen at each instant, decoding only what is needed."""
+    with VideoReader(source) as reader:
+        return reader.read(timestamps_s, short_side=short_side).frames_thwc
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames_thwc: np.ndarray | Sequence[np.ndarray],
+    fps: int | Fraction = 25,
+    *,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    options: dict[str, str] | None = None,
+    gop: int | None = None,
+) -> Path:
+    """Encode uint8 RGB frames to a file (synthetic data, tests, benchmarks). Written whole or not at all."""
+    path = Path(path)
+    frames = list(frames_thwc)
+    if not frames:
+        raise ValueError("frames_thwc is empty")
+    height, width = frames[0].shape[:2]
+    fmt = _CONTAINER_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"unknown video container for {path.name!r}: use one of {sorted(_CONTAINER_FORMATS)}")
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if gop is not None:
+            stream.codec_context.gop_size = gop
+        if options:
+            stream.options = dict(options)
+        for rgb in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

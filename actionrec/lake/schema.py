@@ -1,0 +1,44 @@
+"""The lake's tables as pyarrow schemas (see ../shared/DESIGN.md): the contract users write SQL against."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TOPK_TYPE = pa.list_(pa.struct([("label", pa.string()), ("class_id", pa.int32()), ("score", pa.float32())]))
+TS = pa.timestamp("us", tz="UTC")
+# Hive partition column of the run tables: a DATE in `actionrec query` as in plain DuckDB.
+RUN_DATE = pa.field("run_date", pa.date32())
+
+PREDICTIONS = pa.schema([
+    ("run_id", pa.string()), ("video_uri", pa.string()), ("video_etag", pa.string()), ("video_bytes", pa.int64()),
+    ("model_name", pa.string()), ("model_version", pa.string()), ("status", pa.string()), ("error", pa.string()),
+    ("duration_s", pa.float64()), ("fps", pa.float64()), ("width", pa.int32()), ("height", pa.int32()),
+    ("num_clips", pa.int32()), ("top_k", TOPK_TYPE), ("top1_label", pa.string()), ("top1_score", pa.float32()),
+    ("decode_s", pa.float32()), ("infer_s", pa.float32()), ("processed_at", TS),
+])
+CLIP_PREDICTIONS = pa.schema([
+    ("run_id", pa.string()), ("video_uri", pa.string()), ("model_version", pa.string()), ("clip_index", pa.int32()),
+    ("start_s", pa.float64()), ("end_s", pa.float64()), ("top_k", TOPK_TYPE), ("top1_label", pa.string()),
+    ("top1_score", pa.float32()),
+])
+RUN_COMPLETE, RUN_INCOMPLETE = "complete", "incomplete"
+RUNS = pa.schema([
+    ("run_id", pa.string()), ("flow", pa.string()), ("source", pa.string()), ("lake", pa.string()),
+    ("model_name", pa.string()), ("model_version", pa.string()), ("started_at", TS), ("finished_at", TS),
+    ("videos_listed", pa.int64()), ("videos_skipped", pa.int64()), ("ok", pa.int64()), ("partial", pa.int64()),
+    ("failed", pa.int64()), ("seconds", pa.float64()),
+    # complete, or incomplete: videos_lost videos were not tagged (their shard failed); a rerun takes them
+    ("status", pa.string()), ("videos_lost", pa.int64()),
+])
+EVALUATIONS = pa.schema([
+    ("model_name", pa.string()), ("model_version", pa.string()), ("labels_sha256", pa.string()), ("split", pa.string()),
+    ("num_videos", pa.int64()), ("clips_per_video", pa.int32()), ("top1", pa.float64()), ("top5", pa.float64()),
+    ("mean_class_accuracy", pa.float64()), ("ece", pa.float64()), ("created_at", TS), ("promoted", pa.bool_()),
+    ("champion_version", pa.string()), ("champion_top1", pa.float64()),
+])
+PER_CLASS = pa.schema([
+    ("class", pa.string()), ("support", pa.int64()), ("precision", pa.float64()), ("recall", pa.float64()),
+    ("f1", pa.float64()),
+])
+# Tables written per run, partitioned by run_date.
+RUN_TABLES = {"predictions": PREDICTIONS, "clip_predictions": CLIP_PREDICTIONS, "runs": RUNS}

@@ -1,0 +1,74 @@
+"""The one source of the pipelines' settings and defaults.
+
+``TagSettings`` (what a tag run does with each video, ``InferenceSettings`` plus sharding) and
+``RetrainSettings`` (what a retrain run compares and promotes; training itself is ``TrainConfig``)
+are read by the flows' signatures, the command line (its flags are generated from these fields),
+the deployments that ``serve`` registers and ``deployments/prefect.yaml`` (a test compares them).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, Literal, get_args
+
+from actionrec.errors import ConfigError
+from actionrec.inference.settings import DEFAULTS as INFERENCE_DEFAULTS
+from actionrec.inference.settings import InferenceSettings, check_int, check_positive_seconds, option
+from actionrec.names import DEFAULT_MODEL_NAME, check_name
+
+EvalSplit = Literal["val", "test"]
+EVAL_SPLITS: tuple[str, ...] = get_args(EvalSplit)
+WhenIncomparable = Literal["keep", "promote"]
+WHEN_INCOMPARABLE: tuple[str, ...] = get_args(WhenIncomparable)
+INIT_CHOICES = ("scratch", "champion")
+
+
+@dataclass(frozen=True)
+class TagSettings(InferenceSettings):
+    """How a tag run works through an archive."""
+
+    shard_size: int = option(64, "videos per shard: one task, one pair of Parquet files, retried as a whole")
+    shard_timeout_s: float = option(7200.0, "seconds a shard may run before it is stopped (and retried once)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("TagSettings", "shard_size", self.shard_size, 1)
+        check_positive_seconds("TagSettings", "shard_timeout_s", self.shard_timeout_s)
+
+
+@dataclass(frozen=True)
+class RetrainSettings:
+    """How a retrain run decides: what it starts from, where it compares, when it promotes."""
+
+    model_name: str = option(DEFAULT_MODEL_NAME, "model name in the lake's registry", flag="--name")
+    init: str = option("scratch", "start from: scratch, champion (fine-tune the current champion) or a model "
+                                  "reference")
+    split: EvalSplit = option("test", "held-out split on which candidate and champion are compared")
+    clips: int = option(INFERENCE_DEFAULTS.clips, "clips per video in the comparison")
+    margin: float = option(0.0, "top-1 the candidate must gain over the champion to be promoted")
+    when_incomparable: WhenIncomparable = option(
+        "keep", "when the champion knows other classes than the labels, keep it, or promote the candidate")
+
+    def __post_init__(self) -> None:
+        check_name("model name", self.model_name)
+        if not isinstance(self.init, str) or not self.init.strip():
+            raise ConfigError(f"RetrainSettings.init must be scratch, champion or a model reference, got {self.init!r}")
+        if self.split not in EVAL_SPLITS:
+            raise ConfigError(f"RetrainSettings.split must be one of {EVAL_SPLITS}, got {self.split!r}")
+        check_int("RetrainSettings", "clips", self.clips, 1)
+        m = self.margin
+        if isinstance(m, bool) or not isinstance(m, int | float) or not math.isfinite(m) or not 0 <= m < 1:
+            raise ConfigError(f"RetrainSettings.margin must be a finite number in [0, 1), got {m!r}")
+        if self.when_incomparable not in WHEN_INCOMPARABLE:
+            raise ConfigError(f"RetrainSettings.when_incomparable must be one of {WHEN_INCOMPARABLE}, "
+                              f"got {self.when_incomparable!r}")
+
+
+TAG_DEFAULTS = TagSettings()
+RETRAIN_DEFAULTS = RetrainSettings()
+
+
+def defaults_of(cls: type) -> dict[str, Any]:
+    """Field name -> default of a settings dataclass (what the flows' signatures must match)."""
+    return {f.name: f.default for f in fields(cls)}

@@ -1,0 +1,172 @@
+"""The tagging pipeline's steps as plain functions (the Prefect flow composes them).
+
+pin the model -> discover -> skip what this model already tagged -> shard -> per shard: decode +
+batched inference + write two files -> one ``runs`` row -> a summary. Each step takes and returns
+small values (URIs, ids, counts), so steps can run in other processes or on other machines.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+
+from actionrec.inference.results import Label, VideoPrediction
+from actionrec.io.storage import VideoObject, list_videos
+from actionrec.lake.lake import Lake
+from actionrec.lake.schema import CLIP_PREDICTIONS, PREDICTIONS, RUN_COMPLETE, RUN_INCOMPLETE
+from actionrec.models.refs import PinnedModel, pin_model
+from actionrec.names import DEFAULT_MODEL_NAME
+from actionrec.pipelines.settings import TagSettings
+
+UTC = timezone.utc
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def resolve_model(model: str | None, lake: str) -> PinnedModel:
+    """Pin the run's model (the lake's champion when none is named) without loading its weights."""
+    return pin_model(model or DEFAULT_MODEL_NAME, lake)
+
+
+def discover(source: str) -> list[VideoObject]:
+    return list_videos(source)
+
+
+def plan_shards(videos: list[VideoObject], done: set[tuple[str, str]], shard_size: int) -> list[list[VideoObject]]:
+    """Videos not yet tagged ok by this model, cut into shards of ``shard_size``."""
+    todo = [v for v in videos if (v.uri, v.etag) not in done]
+    return [todo[i : i + shard_size] for i in range(0, len(todo), shard_size)]
+
+
+def _topk(labels: Iterable[Label]) -> list[dict[str, Any]]:
+    return [{"label": x.label, "class_id": x.class_id, "score": x.score} for x in labels]
+
+
+def prediction_rows(results: Iterable[tuple[VideoObject, VideoPrediction]], *, run_id: str, model: PinnedModel,
+                    processed_at: datetime | None = None) -> tuple[pa.Table, pa.Table]:
+    """Rows for ``predictions`` and ``clip_predictions`` from a shard's results."""
+    now = processed_at or datetime.now(UTC)
+    rows, clips = [], []
+    for obj, r in results:
+        info = r.info
+        top = _topk(r.top_k)
+        rows.append({
+            "run_id": run_id, "video_uri": obj.uri, "video_etag": obj.etag, "video_bytes": obj.size,
+            "model_name": model.name, "model_version": model.version, "status": r.status, "error": r.error,
+            "duration_s": info.duration_s if info else None, "fps": info.fps if info else None,
+            "width": info.width if info else None, "height": info.height if info else None,
+            "num_clips": r.num_clips, "top_k": top, "top1_label": top[0]["label"] if top else None,
+            "top1_score": top[0]["score"] if top else None, "decode_s": r.decode_s, "infer_s": r.infer_s,
+            "processed_at": now,
+        })
+        for c in r.clips:
+            ctop = _topk(c.top_k)
+            clips.append({
+                "run_id": run_id, "video_uri": obj.uri, "model_version": model.version, "clip_index": c.clip_index,
+                "start_s": c.start_s, "end_s": c.end_s, "top_k": ctop, "top1_label": ctop[0]["label"] if ctop else None,
+                "top1_score": ctop[0]["score"] if ctop else None,
+            })
+    return pa.Table.from_pylist(rows, PREDICTIONS), pa.Table.from_pylist(clips, CLIP_PREDICTIONS)
+
+
+_models: dict[tuple[str, str, str], Any] = {}
+_models_lock = threading.Lock()
+
+
+def _predictor_model(model: PinnedModel, lake: str) -> Any:
+    """One loaded copy per process and pinned model (shards in one worker share it)."""
+    from actionrec.models.refs import load_model
+
+    key = (model.ref, model.version, lake)
+    with _models_lock:
+        if key not in _models:
+            _models[key] = load_model(model, lake=lake)
+        return _models[key]
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What one shard did: counts by status, its time, and the videos that were not ok (with reasons)."""
+
+    shard: int
+    videos: int
+    ok: int
+    partial: int
+    failed: int
+    seconds: float
+    not_ok: tuple[tuple[str, str, str], ...]  # (video uri, status, reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def tag_shard(lake: str, run_id: str, run_date: date, shard: int, videos: list[VideoObject], model: PinnedModel,
+              settings: TagSettings) -> ShardResult:
+    """Decode, infer and write one shard. Bad videos become rows with their reason, never exceptions."""
+    from actionrec.inference.predictor import Predictor
+
+    started = time.perf_counter()
+    predictor = Predictor(_predictor_model(model, lake), batch_size=settings.batch_size,
+                          decode_workers=settings.decode_workers, device=settings.device,
+                          decode_backend=settings.decode_backend, decode_timeout_s=settings.decode_timeout_s,
+                          torch_compile=settings.torch_compile)
+    by_uri = {v.uri: v for v in videos}
+    results = [(by_uri[r.uri], r) for r in predictor.predict(list(by_uri), top_k=settings.top_k, clips=settings.clips,
+                                                             time_limit_s=settings.shard_timeout_s)]
+    preds, clips = prediction_rows(results, run_id=run_id, model=model)
+    Lake(lake).write_shard(run_id, run_date, shard, preds, clips)
+    counts = Counter(r.status for _, r in results)
+    not_ok = tuple(sorted((r.uri, r.status, r.error or "") for _, r in results if r.status != "ok"))
+    return ShardResult(shard, len(results), counts["ok"], counts["partial"], counts["failed"],
+                       round(time.perf_counter() - started, 3), not_ok)
+
+
+def run_row(*, run_id: str, flow: str, source: str, lake: str, model: PinnedModel, started_at: datetime,
+            listed: int, skipped: int, counts: dict[str, int], lost: int = 0) -> dict[str, Any]:
+    """The run's ``runs`` row; ``lost``: videos whose shard failed after its retries (a rerun takes them)."""
+    finished = datetime.now(UTC)
+    return {"run_id": run_id, "flow": flow, "source": source, "lake": lake, "model_name": model.name,
+            "model_version": model.version, "started_at": started_at, "finished_at": finished,
+            "videos_listed": listed, "videos_skipped": skipped, "ok": counts.get("ok", 0),
+            "partial": counts.get("partial", 0), "failed": counts.get("failed", 0),
+            "seconds": (finished - started_at).total_seconds(),
+            "status": RUN_INCOMPLETE if lost else RUN_COMPLETE, "videos_lost": lost}
+
+
+def summary_markdown(lake: str, row: dict[str, Any], top: int = 10) -> str:
+    """A person's view of a run: counts, the most frequent labels and every failure with its reason."""
+    from actionrec.lake.query import query
+
+    _, labels = query(lake, "SELECT top1_label, count(*) AS n FROM predictions WHERE run_id = ? "
+                            "AND status <> 'failed' GROUP BY 1 ORDER BY n DESC, 1 LIMIT ?", [row["run_id"], int(top)])
+    _, failures = query(lake, "SELECT video_uri, status, error FROM predictions WHERE run_id = ? "
+                              "AND status <> 'ok' ORDER BY video_uri LIMIT 200", [row["run_id"]])
+    lines = [
+        f"# Tag run `{row['run_id']}`", "",
+        f"Model `{row['model_name']}` version `{row['model_version']}`; source `{row['source']}`; "
+        f"lake `{row['lake']}`; {row['status']}.", "",
+        "| listed | skipped | ok | partial | failed | lost | seconds |", "|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {row['videos_listed']} | {row['videos_skipped']} | {row['ok']} | {row['partial']} | {row['failed']} "
+        f"| {row['videos_lost']} | {row['seconds']:.1f} |", "",
+    ]
+    if row["videos_lost"]:
+        lines += [f"**{row['videos_lost']} videos were not tagged** (their shard failed after its retries); "
+                  "the next run takes them.", ""]
+    if labels:
+        lines += ["## Top labels", "", "| label | videos |", "|---|---:|"]
+        lines += [f"| {label} | {n} |" for label, n in labels] + [""]
+    if failures:
+        lines += ["## Not ok", "", "| video | status | reason |", "|---|---|---|"]
+        lines += [f"| `{u}` | {s} | {(e or '').replace('|', '/')} |" for u, s, e in failures]
+    return "\n".join(lines) + "\n"

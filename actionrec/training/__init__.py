@@ -1,0 +1,1 @@
+"""Training: one config (``config``, the defaults), losses (``losses``), the loop (``loop``)."""
