@@ -3,7 +3,8 @@
 It fails a chosen share of requests the way S3 does under load (503 SlowDown) or drops the
 connection without an answer, answers 403 for keys marked forbidden, and deletes keys marked
 "vanish" from the real server just before their first GET (an object deleted between listing and
-reading). Everything else is forwarded unchanged. Request counts are bounded by the test itself.
+reading), and answers 403 to writes of keys that match ``deny_put``. Everything else is forwarded
+unchanged. Request counts are bounded by the test itself.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ DENIED = b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, *, fail_share: float = 0.2, reset_share: float = 0.05, seed: int = 0) -> None:
+    def __init__(self, upstream: str, *, fail_share: float = 0.2, reset_share: float = 0.05, seed: int = 0,
+                 deny_put: str | None = None) -> None:
         self.upstream = urlparse(upstream)
+        self.deny_put = deny_put  # PUTs of keys containing this answer 403 (a bucket policy denying writes)
         self.fail_share, self.reset_share = fail_share, reset_share
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
@@ -42,6 +45,9 @@ class FaultProxy:
                 with proxy.lock:
                     proxy.counts["requests"] += 1
                     roll = proxy.rng.random()
+                if proxy.deny_put and proxy.deny_put in path and self.command == "PUT":
+                    proxy.counts["denied"] += 1
+                    return self._reply(403, DENIED)
                 if "forbidden" in path and self.command in ("GET", "HEAD"):
                     proxy.counts["denied"] += 1
                     return self._reply(403, DENIED)

@@ -77,3 +77,109 @@ def test_synth_train_evaluate_round_trip(tmp_path):
 def test_models_lists_registry():
     out = run("models")
     assert out.returncode == 0 and "tiny3d" in out.stdout and "r2plus1d_18" in out.stdout
+
+
+def full(*args: str, cwd=None, env=None, timeout=300) -> subprocess.CompletedProcess:
+    """The installed console script's entry point: core, pipeline and serve commands."""
+    return subprocess.run([sys.executable, "-m", "deployments.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=timeout)
+
+
+def test_tag_without_a_champion_exits_2_at_once_with_one_line(media, tmp_path):
+    """Bug: took 66 s (the task retried a configuration error 3 times) and printed two tracebacks."""
+    import time
+
+    started = time.monotonic()
+    out = full("tag", str(media["mp4"].parent), "--lake", str(tmp_path / "empty-lake"))
+    assert out.returncode == 2 and time.monotonic() - started < 15, out.stderr
+    assert out.stderr.strip().count("\n") == 0 and "no champion" in out.stderr and "Traceback" not in out.stderr
+    missing = full("tag", str(tmp_path / "nowhere"), "--lake", str(tmp_path / "lake"), "--model", "x.pt")
+    assert missing.returncode == 2 and "source not found" in missing.stderr
+    labels = full("retrain", "--labels", str(tmp_path / "none.csv"), "--lake", str(tmp_path / "lake"))
+    assert labels.returncode == 2 and "labels: file not found" in labels.stderr
+    assert len(labels.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag,value", [("--decode-timeout", "nan"), ("--decode-timeout", "0"), ("--clips", "0"),
+                                        ("--device", "gpu"), ("--shard-size", "-1")])
+def test_bad_numbers_and_names_are_refused_where_they_are_parsed(media, checkpoint, tmp_path, flag, value, capsys):
+    from deployments.cli import main
+
+    rc = main(["tag", str(media["mp4"]), "--lake", str(tmp_path / "lake"), "--model", str(checkpoint), flag, value])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "lake").exists()
+
+
+def test_exit_status_says_what_happened(media, tmp_path, capsys):
+    """Bug: every error exited 2, the status for usage and configuration errors, even a corrupt file."""
+    from actionrec.cli import main
+
+    assert main(["inspect", str(media["text"])]) == 1 and "not a video" in capsys.readouterr().err
+    assert main(["query", "select 1", "--lake", str(tmp_path / "typo")]) == 2
+    assert "no lake at" in capsys.readouterr().err
+    assert main(["predict", str(media["mp4"]), "--model", str(tmp_path / "none.pt")]) == 2
+
+
+def test_evaluate_writes_files_only_where_asked(checkpoint, tmp_path):
+    """Bug: without --out, evaluate wrote its report into the current folder."""
+    from actionrec.data.synth import SynthConfig, write_dataset
+
+    labels = write_dataset(tmp_path / "data", SynthConfig(per_class=1, size=32, num_frames=16))
+    rows = ["video_uri,label,split"] + [f"{line.split(',')[0]},{['left', 'right', 'up'][i % 3]},test"
+                                        for i, line in enumerate(labels.read_text().splitlines()[1:])]
+    (tmp_path / "data" / "three.csv").write_text("\n".join(rows) + "\n")
+    work = tmp_path / "cwd"
+    work.mkdir()
+    ev = run("evaluate", "--model", str(checkpoint), "--labels", str(tmp_path / "data" / "three.csv"), "--clips", "1",
+             "--json", cwd=work)
+    assert ev.returncode == 0, ev.stderr
+    assert json.loads(ev.stdout)["num_videos"] == 8 and list(work.iterdir()) == []
+
+
+def test_every_option_says_its_default_and_version():
+    from actionrec.cli import build_parser
+    from deployments.cli import add_serve
+    from flows.cli import add_commands
+
+    parser = build_parser([add_commands, add_serve])
+    missing = []
+
+    def walk(p, path):
+        for action in p._actions:  # argparse keeps no public list of a parser's options
+            if hasattr(action, "choices") and isinstance(action.choices, dict):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}")
+            elif action.option_strings and action.dest not in ("help", "version"):
+                text = action.help or ""
+                if "default" not in text and "required" not in text:
+                    missing.append(f"{path} {action.option_strings[0]}")
+
+    walk(parser, "actionrec")
+    assert not missing, missing
+    version = full("--version")
+    assert version.returncode == 0 and version.stdout.startswith("actionrec ")
+
+
+def test_models_registry_commands_on_a_local_lake(checkpoint, tmp_path):
+    from actionrec.lake.lake import Lake
+    from actionrec.models.card import file_version
+
+    lake = Lake(tmp_path / "lake")
+    second = write_tiny_checkpoint(tmp_path / "b" / "model.pt", ["left", "right", "up", "down"], "cli-test")
+    v1 = lake.register_model("actionrec", checkpoint, file_version(checkpoint), {"arch": "tiny3d", "created_at": "1"})
+    v2 = lake.register_model("actionrec", second, file_version(second), {"arch": "tiny3d", "created_at": "2"})
+    lake.promote("actionrec", v1, reason="first", by="tester")
+    where = ["--lake", str(tmp_path / "lake"), "--json"]
+    listed = [json.loads(x) for x in run("models", "list", *where).stdout.splitlines()]
+    assert [(r["version"], r["champion"]) for r in listed] == [(v1, True), (v2, False)]
+    promoted = run("models", "promote", f"actionrec@{v2}", "--reason", "looks better", *where)
+    assert promoted.returncode == 0 and json.loads(promoted.stdout)["previous"] == v1
+    shown = json.loads(run("models", "show", "actionrec", *where).stdout)
+    assert shown["version"] == v2 and [e["reason"] for e in shown["history"]] == ["first", "looks better"]
+    back = run("models", "rollback", "actionrec", *where)
+    assert back.returncode == 0 and json.loads(back.stdout)["version"] == v1
+    assert lake.champion("actionrec") == v1
+    assert run("models", "promote", "actionrec", *where).returncode == 2  # a version is required
+    human = run("models", "show", f"actionrec@{v2}", "--lake", str(tmp_path / "lake"))
+    assert "champion history" in human.stdout and "rollback" in human.stdout

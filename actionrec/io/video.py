@@ -357,7 +357,10 @@ class VideoReader:
         return DecodedFrames(read.frames_thwc, grid, self.count_order, self.fps, self.time_base, read.partial_reason)
 
     def _configure_threads(self) -> None:
+        """Once, before the codec opens (FFmpeg refuses a change after that: a second read() failed)."""
         cc = self._stream.codec_context
+        if cc.is_open:
+            return
         mode = self._threads
         if mode is None:
             mode = "AUTO" if cc.width * cc.height >= _THREADED_PIXELS else "SLICE"

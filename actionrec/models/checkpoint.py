@@ -7,10 +7,10 @@ The file is a plain dict of tensors, strings, numbers, lists and dicts, so
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +23,7 @@ from actionrec.data.spec import InputSpec
 from actionrec.errors import CheckpointError, ConfigError, ModelError
 from actionrec.io import atomic
 from actionrec.models.architectures import get_architecture
+from actionrec.models.card import card_path, checkpoint_name, file_version
 
 FORMAT = "actionrec-checkpoint"
 FORMAT_VERSION = 1
@@ -77,15 +78,6 @@ def checkpoint_payload(model: LoadedModel, provenance: dict[str, Any] | None = N
     }
 
 
-def file_version(path: str | os.PathLike) -> str:
-    """A model version: the first 12 hex digits of the checkpoint file's sha256."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:12]
-
-
 def card(model: LoadedModel, version: str, provenance: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": model.name,
@@ -98,25 +90,6 @@ def card(model: LoadedModel, version: str, provenance: dict[str, Any]) -> dict[s
         "input_spec": model.spec.to_dict(),
         "provenance": provenance,
     }
-
-
-def card_path(checkpoint: str | os.PathLike) -> Path:
-    """``card.json`` beside ``model.pt``; ``<stem>.card.json`` beside any other checkpoint name."""
-    path = Path(checkpoint)
-    return path.with_name("card.json") if path.name == "model.pt" else path.with_suffix(".card.json")
-
-
-def checkpoint_name(checkpoint: str | os.PathLike) -> str:
-    """The name a checkpoint file goes by: the one in its card, else its folder's name for a
-    ``model.pt`` (the lake's layout, ``<name>/<version>/model.pt`` aside), else the file's stem."""
-    path = Path(checkpoint)
-    try:
-        name = json.loads(card_path(path).read_text()).get("name")
-        if isinstance(name, str) and name:
-            return name
-    except (OSError, ValueError, AttributeError):
-        pass
-    return path.parent.name if path.name == "model.pt" and path.parent.name else path.stem
 
 
 def save_checkpoint(
@@ -141,7 +114,9 @@ def load_checkpoint(path: str | os.PathLike, *, name: str | None = None) -> Load
     if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on the pickle protocol of a file we refuse anyway
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(
             f"refused to load {path}: it holds pickled Python objects, not just weights "

@@ -8,7 +8,7 @@
 
 ``parse_model_ref`` reads the text; ``pin_model`` fixes it to one (name, version) without loading
 weights (a tag run pins once, so every shard uses the same model even if the champion moves);
-``load_model`` loads it.
+``load_model`` loads it (and is the only part that needs torch).
 """
 
 from __future__ import annotations
@@ -19,20 +19,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from actionrec.errors import ConfigError, ModelError, VideoError
 from actionrec.io.uris import is_s3, local_path, split_s3
 from actionrec.lake.lake import Lake
-from actionrec.models.checkpoint import (
-    LoadedModel,
-    build_model,
-    card_path,
-    checkpoint_name,
-    file_version,
-    load_checkpoint,
-)
+from actionrec.models.card import card_path, checkpoint_name, file_version
 from actionrec.names import check_name
+
+if TYPE_CHECKING:
+    from actionrec.models.checkpoint import LoadedModel
 
 RefKind = Literal["torchvision", "s3", "file", "registry"]
 DEFAULT_WEIGHTS = "KINETICS400_V1"
@@ -125,6 +121,8 @@ def pin_model(ref: str | ModelRef, lake: str | os.PathLike | None = None) -> Pin
 def load_model(ref: str | ModelRef | PinnedModel, *, lake: str | os.PathLike | None = None) -> LoadedModel:
     """Resolve any model reference to a loaded model (weights on CPU, in eval mode). A pinned model
     must still be the version it was pinned to (a checkpoint file replaced mid-run is refused)."""
+    from actionrec.models.checkpoint import load_checkpoint
+
     pinned = ref if isinstance(ref, PinnedModel) else None
     r = parse_model_ref(pinned.ref if pinned else ref) if not isinstance(ref, ModelRef) else ref
     if r.kind == "torchvision":
@@ -152,6 +150,7 @@ def load_model(ref: str | ModelRef | PinnedModel, *, lake: str | os.PathLike | N
 
 def _torchvision(r: ModelRef) -> LoadedModel:
     from actionrec.models.architectures import torchvision_categories
+    from actionrec.models.checkpoint import build_model
 
     weights = r.version or DEFAULT_WEIGHTS
     classes = torchvision_categories(r.name, weights)

@@ -22,7 +22,8 @@ from actionrec.errors import ConcurrentUpdateError, ConfigError
 from actionrec.evaluation.evaluate import Evaluation, evaluate_model, write_evaluation
 from actionrec.evaluation.report import per_class_table
 from actionrec.lake.lake import Lake
-from actionrec.models.checkpoint import LoadedModel, card_path, file_version
+from actionrec.models.card import card_path, file_version
+from actionrec.models.checkpoint import LoadedModel
 from actionrec.models.refs import load_model
 from actionrec.pipelines.settings import RetrainSettings
 from actionrec.training.config import TrainConfig

@@ -35,8 +35,12 @@ def new_run_id(now: datetime | None = None) -> str:
 
 
 def resolve_model(model: str | None, lake: str) -> PinnedModel:
-    """Pin the run's model (the lake's champion when none is named) without loading its weights."""
-    return pin_model(model or DEFAULT_MODEL_NAME, lake)
+    """Pin the run's model (the lake's champion when none is named) and load it once: a model that
+    cannot be loaded (a refused or damaged checkpoint, missing weights) fails the run here, before
+    any shard, and shards in this process reuse the loaded copy."""
+    pinned = pin_model(model or DEFAULT_MODEL_NAME, lake)
+    _predictor_model(pinned, lake)
+    return pinned
 
 
 def discover(source: str) -> list[VideoObject]:

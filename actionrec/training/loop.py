@@ -213,8 +213,6 @@ def train(
                                 opt.param_groups[0]["lr"], time.perf_counter() - t0))
         bar.set_postfix(loss=f"{losses / max(seen, 1):.3f}", val=f"{val_top1:.3f}" if val_top1 is not None else "-")
         bar.update(1)
-        if on_epoch is not None:
-            on_epoch(history[-1])
         if state_path is not None:
             _save_state(state_path, {
                 "config": cfg.to_dict(), "labels_sha256": labels.sha256, "epoch": epoch, "step": step,
@@ -222,6 +220,8 @@ def train(
                 "best_epoch": best_epoch, "best_state": best_state, "history": [asdict(h) for h in history],
                 "torch_rng": torch.get_rng_state(), "loader_rng": generator.get_state(),
             })
+        if on_epoch is not None:  # after the state is saved: what it reports survives a crash
+            on_epoch(history[-1])
         if cfg.patience and epoch - best_epoch >= cfg.patience:
             break
     bar.close()

@@ -20,6 +20,16 @@ CASES = [
     (F(8), F(25), 2, ClipSampling(4, "spread"), [[12, 37, 62, 87], [112, 137, 162, 187]]),
     # NTSC rate stays exact
     (F(10), F(30000, 1001), 1, ClipSampling(3, "stride", 1), [[148, 149, 150]]),
+    # fps rule: 4 frames at 15/s from 30 fps = every 2nd frame; span 4/15 s, slack 10 - 4/15 -> start 4.8667 s
+    (F(10), F(30), 1, ClipSampling(4, "fps", sample_fps=15), [[146, 148, 150, 152]]),
+    # the same rule on a 60 fps source: every 4th frame, the same seconds
+    (F(10), F(60), 1, ClipSampling(4, "fps", sample_fps=15), [[292, 296, 300, 304]]),
+    # a source slower than the sampling rate repeats frames (8 fps sampled at 16/s)
+    (F(4), F(8), 1, ClipSampling(4, "fps", sample_fps=16), [[15, 15, 16, 16]]),
+    # 25 fps at 10/s: span 0.4 s, start 0.8 s = frame 20, then steps of 2.5 frames, floored
+    (F(2), F(25), 1, ClipSampling(4, "fps", sample_fps=10), [[20, 22, 25, 27]]),
+    # 7.5/s (MViT's published rate) read exactly, from a 30 fps video: start 4.8 s, every 4th frame
+    (F(10), F(30), 1, ClipSampling(3, "fps", sample_fps=7.5), [[144, 148, 152]]),
 ]
 
 
@@ -33,6 +43,16 @@ def test_uniform_clips_table(duration, fps, clips, sampling, expected):
 def test_instants_sit_mid_frame():
     (clip,) = uniform_clips(F(10), F(25), 1, ClipSampling(8, "stride", 1))
     assert all((t * 25) % 1 == F(1, 2) for t in clip)
+
+
+@pytest.mark.parametrize("source_fps", [F(24), F(25), F(30000, 1001), F(30), F(50), F(60)])
+def test_fps_rule_sees_the_same_window_whatever_the_source_rate(source_fps):
+    """Bug: a stride counted in source frames made the window depend on the source rate (2 s of
+    16 frames at 16 fps, 0.53 s at 60 fps). In time, every source rate gives the same seconds."""
+    sampling = ClipSampling(16, "fps", sample_fps=8)
+    (clip,) = uniform_clips(F(10), source_fps, 1, sampling)
+    assert abs(clip[-1] - clip[0] - F(15, 8)) <= 1 / source_fps  # 15 steps of 1/8 s, within one source frame
+    assert abs(clip[0] - 4) <= 1 / source_fps  # the 2 s window centred in the 10 s video starts at 4 s
 
 
 def test_random_clip_stays_inside_and_is_reproducible():
@@ -52,7 +72,9 @@ def test_segments_jitter_within_their_segment():
 
 
 @pytest.mark.parametrize("kwargs,field", [({"frames_per_clip": 0}, "frames_per_clip"), ({"rule": "x"}, "rule"),
-                                          ({"frame_stride": 0}, "frame_stride")])
+                                          ({"frame_stride": 0}, "frame_stride"), ({"sample_fps": 0}, "sample_fps"),
+                                          ({"sample_fps": float("nan")}, "sample_fps"),
+                                          ({"sample_fps": None}, "sample_fps")])
 def test_bad_sampling_names_the_field(kwargs, field):
     with pytest.raises(ConfigError, match=field):
         ClipSampling(**kwargs)

@@ -12,8 +12,6 @@ import numpy as np
 import pytest
 
 from actionrec.evaluation.metrics import (
-    ClassMetrics,
-    EvaluationResult,
     confusion_matrix,
     evaluate_scores,
     expected_calibration_error,
@@ -242,9 +240,7 @@ def test_to_dict_and_summary_are_json_friendly():
     assert set(result.summary()) == {"num_videos", "top1", "top5", "mean_class_accuracy", "ece"}
     assert d["confusion"] == result.confusion
     assert d["per_class"][1] == {"label": "b", "support": 1, "precision": 0.5, "recall": 1.0, "f1": 2 / 3}
-    assert all(type(v) in (int, float) for v in result.summary().values())
-    assert isinstance(result.per_class[0], ClassMetrics)
-    assert isinstance(result, EvaluationResult)
+    assert all(type(v) in (int, float) for v in result.summary().values())  # numpy scalars would not serialise
 
 
 def test_per_class_table_schema_and_values():

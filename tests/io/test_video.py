@@ -79,6 +79,16 @@ def test_resize_inside_decoder(media):
     assert frame_index(frames[0]) == 25
 
 
+def test_each_read_reports_its_own_work(media):
+    """Bug: ``FrameRead.stats`` was the reader's running total, not the request's."""
+    with VideoReader(media["mp4_one_key"]) as reader:
+        first = reader.read([0.5])
+        second = reader.read([3.5])
+        assert first.stats.frames_needed == second.stats.frames_needed == 1
+        assert second.stats.frames_decoded < reader.stats.frames_decoded
+        assert first.stats.frames_decoded + second.stats.frames_decoded == reader.stats.frames_decoded
+
+
 def test_probe_and_info(media):
     info = actionrec.probe(media["avi"])
     assert (info.width, info.height, info.num_frames, info.codec, info.container) == (96, 32, 100, "mpeg4", "avi")

@@ -57,8 +57,9 @@ class _Payload:
         return (os.system, ("touch pwned-by-checkpoint",))
 
 
-def test_tagging_with_a_malicious_checkpoint_is_refused_and_runs_nothing(tmp_path):
+def test_tagging_with_a_malicious_checkpoint_is_refused_and_runs_nothing(media, tmp_path):
     import pickle
+    import shutil
     import subprocess
     import sys
 
@@ -66,7 +67,10 @@ def test_tagging_with_a_malicious_checkpoint_is_refused_and_runs_nothing(tmp_pat
     with open(evil, "wb") as f:
         pickle.dump({"format": "actionrec-checkpoint", "state_dict": _Payload()}, f)
     (tmp_path / "videos").mkdir()
-    out = subprocess.run([sys.executable, "-m", "deployments.cli", "predict", str(tmp_path / "x.mp4"), "--model",
-                          str(evil)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
-    assert out.returncode == 2 and "pickled" in out.stderr
+    shutil.copy(media["mp4"], tmp_path / "videos" / "clip.mp4")
+    out = subprocess.run([sys.executable, "-m", "deployments.cli", "tag", str(tmp_path / "videos"), "--lake",
+                          str(tmp_path / "lake"), "--model", str(evil)], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=300)
+    assert out.returncode == 2 and "pickled" in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "pwned-by-checkpoint").exists()
+    assert not (tmp_path / "lake").exists()  # refused before any run started

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 
 import numpy as np
 import pytest
 import torch
 
-from actionrec.data.labels import hash_split, read_labels
+from actionrec.data.labels import LabeledVideo, read_labels
 from actionrec.data.synth import SynthConfig, write_dataset
 from actionrec.data.transforms import LabelAwareAugment, applicable
-from actionrec.errors import ConfigError
+from actionrec.errors import ConfigError, DataError
 from actionrec.models import load_model
 from actionrec.training.config import TrainConfig
 from actionrec.training.loop import train
@@ -99,34 +100,68 @@ def test_focal_loss_and_class_weights():
     assert w[2] == 0 and w[1] == pytest.approx(3 * w[0])
 
 
-def test_hash_split_is_stable_and_balanced():
-    splits = [hash_split(f"s3://b/v{i}.mp4") for i in range(2000)]
-    assert splits == [hash_split(f"s3://b/v{i}.mp4") for i in range(2000)]
-    assert 0.6 < splits.count("train") / 2000 < 0.8
+class _Killed(Exception):
+    pass
 
 
-def test_label_table_errors(tmp_path):
-    bad = tmp_path / "labels.csv"
-    bad.write_text("uri,label\nx.mp4,a\n")
-    with pytest.raises(ConfigError, match="video_uri"):
-        read_labels(bad)
-    bad.write_text("video_uri,label,split\nx.mp4,a,holdout\n")
-    with pytest.raises(ConfigError, match="split"):
-        read_labels(bad)
-
-
-def test_resume_continues_where_it_stopped(small_labels, tmp_path):
+def test_resume_after_a_crash_ends_where_an_uninterrupted_run_ends(small_labels, tmp_path):
+    """Training killed right after epoch 2, then resumed, gives the very weights and history of a
+    run that was never interrupted (same config, same seed)."""
     cfg = TrainConfig(epochs=4, batch_size=8, seed=4, arch_kwargs={"width": 4}, spec_overrides=SMALL_SPEC)
-    state = tmp_path / "train.state.pt"
-    # Interrupt after epoch 2 (a shorter run writes the same first two epochs' state), then resume.
-    first = train(dataclasses.replace(cfg, epochs=2), small_labels, progress=False, state_path=state)
-    assert len(first.history) == 2
-    saved = torch.load(state, weights_only=True)
-    saved["config"] = cfg.to_dict()  # pretend the 4-epoch run was killed after its epoch 2
-    torch.save(saved, state)
-    resumed = train(cfg, small_labels, progress=False, state_path=state)
-    assert [h.epoch for h in resumed.history] == [1, 2, 3, 4]
-    assert resumed.history[0].train_loss == first.history[0].train_loss
+    whole = train(cfg, small_labels, progress=False, state_path=tmp_path / "whole.state.pt")
+
+    def crash_after_epoch_2(log):
+        if log.epoch == 2:
+            raise _Killed
+
+    state = tmp_path / "crashed.state.pt"
+    with pytest.raises(_Killed):
+        train(cfg, small_labels, progress=False, state_path=state, on_epoch=crash_after_epoch_2)
+    seen = []
+    resumed = train(cfg, small_labels, progress=False, state_path=state, on_epoch=lambda log: seen.append(log.epoch))
+    assert seen == [3, 4]  # epochs 1-2 were not trained again
+    assert [dataclasses.astuple(h)[:5] for h in resumed.history] == [dataclasses.astuple(h)[:5] for h in whole.history]
+    a, b = whole.model.module.state_dict(), resumed.model.module.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
     other = dataclasses.replace(cfg, lr=1e-3)
     with pytest.raises(ConfigError, match="resume"):
         train(other, small_labels, progress=False, state_path=state)
+
+
+def test_sgd_gets_sgd_defaults_everywhere():
+    """Bug: ``retrain --optimizer sgd`` trained with AdamW's learning rate and weight decay."""
+    from actionrec.cli import build_parser, options_from
+    from flows.cli import add_commands
+    from flows.params import TrainOptions, train_config
+
+    direct = TrainConfig(optimizer="sgd")
+    assert (direct.effective_lr, direct.effective_weight_decay) == (0.01, 1e-4)
+    assert (TrainConfig().effective_lr, TrainConfig().effective_weight_decay) == (2e-3, 0.05)
+    parser = build_parser([add_commands])
+    for argv in (["retrain", "--labels", "x.csv", "--optimizer", "sgd"], ["train", "--labels", "x.csv", "--out", "m.pt",
+                                                                         "--optimizer", "sgd"]):
+        cfg = TrainConfig(**options_from(parser.parse_args(argv), TrainConfig))
+        assert (cfg.effective_lr, cfg.effective_weight_decay) == (0.01, 1e-4), argv
+    flow_cfg = train_config(TrainOptions(optimizer="sgd"))
+    assert (flow_cfg.effective_lr, flow_cfg.effective_weight_decay) == (0.01, 1e-4)
+    assert TrainConfig(optimizer="sgd", lr=0.05).effective_lr == 0.05
+
+
+def test_unreadable_training_videos_are_skipped_and_listed(small_labels, tmp_path):
+    """Bug: one unreadable training video aborted training, while tagging and evaluation turn bad
+    videos into rows. Now it is skipped with its reason, up to a stated share."""
+    bad = tmp_path / "broken.mp4"
+    bad.write_text("not a video")
+    broken = dataclasses.replace(small_labels, rows=(*small_labels.rows,
+                                                      LabeledVideo(bad.as_uri(), FOUR[0], "train")))
+    cfg = TrainConfig(epochs=1, batch_size=8, arch_kwargs={"width": 4}, spec_overrides=SMALL_SPEC)
+    result = train(cfg, broken, out=tmp_path / "model.pt", progress=False)
+    assert [(s["uri"], s["split"]) for s in result.skipped] == [(bad.as_uri(), "train")]
+    assert "not a video" in result.skipped[0]["reason"]
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["provenance"]["skipped_videos"] == result.skipped
+    many = dataclasses.replace(small_labels, rows=(*small_labels.rows, *(
+        LabeledVideo((tmp_path / f"gone{i}.mp4").as_uri(), FOUR[0], "train") for i in range(5))))
+    with pytest.raises(DataError, match="cannot be read"):
+        train(cfg, many, progress=False)
+    assert train(dataclasses.replace(cfg, max_skipped_share=0.5), many, progress=False).skipped
