@@ -183,3 +183,29 @@ def test_models_registry_commands_on_a_local_lake(checkpoint, tmp_path):
     assert run("models", "promote", "actionrec", *where).returncode == 2  # a version is required
     human = run("models", "show", f"actionrec@{v2}", "--lake", str(tmp_path / "lake"))
     assert "champion history" in human.stdout and "rollback" in human.stdout
+
+
+def test_models_registry_commands_on_an_s3_lake(checkpoint, s3_endpoint, tmp_path, capsys):
+    import boto3
+
+    from actionrec.cli import main
+    from actionrec.lake.lake import Lake
+    from actionrec.models.card import file_version
+
+    boto3.client("s3").create_bucket(Bucket="registry-cli")
+    lake = Lake("s3://registry-cli/lake")
+    other = write_tiny_checkpoint(tmp_path / "b" / "model.pt", ["left", "right"], "cli-test")
+    v1 = lake.register_model("actionrec", checkpoint, file_version(checkpoint), {"created_at": "1"})
+    v2 = lake.register_model("actionrec", other, file_version(other), {"created_at": "2"})
+    where = ["--lake", "s3://registry-cli/lake", "--json"]
+    assert main(["models", "promote", f"actionrec@{v1}", *where]) == 0
+    assert main(["models", "promote", f"actionrec@{v2}", *where]) == 0
+    assert main(["models", "rollback", "actionrec", *where]) == 0
+    capsys.readouterr()
+    assert main(["models", "show", "actionrec", *where]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["version"] == v1 and [e["version"] for e in shown["history"]] == [v1, v2, v1]
+    when = shown["history"][0]["promoted_at"]
+    assert "T" in when and when.endswith("+00:00")  # ISO 8601, UTC
+    assert main(["models", "list", *where]) == 0
+    assert [json.loads(x)["champion"] for x in capsys.readouterr().out.splitlines()] == [True, False]

@@ -1,7 +1,7 @@
 """The one module that touches PyAV: probing containers and reading exactly the frames asked for.
 
 Why it is built this way:
-- Decoding a whole video to pick 16 frames is the trap (50 s and 12 GB for 10 minutes of 360p).
+- Decoding a whole video to pick 16 frames is the trap (README, Performance, has the cost).
   We read the packet index first (timestamps and keyframe flags, no decoding), snap every
   requested instant to a frame of that index, then decode forward and seek only when the next
   wanted frame lies beyond a keyframe we have not reached yet. Reading only moves forward, so no

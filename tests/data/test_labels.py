@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+import boto3
 import pytest
 
 from actionrec.data.labels import hash_split, read_labels
@@ -40,8 +41,6 @@ def test_the_split_does_not_move_with_the_mount_point(tmp_path):
 
 
 def test_s3_tables_hash_the_key_below_the_table(s3_endpoint):
-    import boto3
-
     s3 = boto3.client("s3")
     for bucket in ("mount-a", "mount-b"):
         s3.create_bucket(Bucket=bucket)
@@ -81,3 +80,13 @@ def test_label_table_errors(tmp_path):
         read_labels(bad)
     with pytest.raises(ConfigError, match="not found"):
         read_labels(tmp_path / "missing.csv")
+
+
+def test_label_table_in_s3_resolves_relative_uris_beside_it(s3_endpoint):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="labels")
+    s3.put_object(Bucket="labels", Key="set1/labels.csv",
+                  Body=b"video_uri,label,split\nvideos/a.mp4,left,train\ns3://other/b.mp4,right,test\n")
+    table = read_labels("s3://labels/set1/labels.csv")
+    assert [r.uri for r in table.rows] == ["s3://labels/set1/videos/a.mp4", "s3://other/b.mp4"]
+    assert table.classes == ("left", "right") and len(table.sha256) == 64

@@ -140,16 +140,6 @@ def test_s3_source_and_lake_through_the_cli(prefect_api, s3_endpoint, media, che
         assert SECRET.encode() not in s3.get_object(Bucket="archive", Key=key)["Body"].read()
 
 
-@pytest.mark.parametrize("sql", ["COPY (SELECT 1) TO '/tmp/x.csv'", "ATTACH '/tmp/x.db'", "INSTALL httpfs",
-                                 "SET threads = 1", "CREATE TABLE t (a INT)",
-                                 "SELECT * FROM read_csv('/etc/passwd')"])
-def test_query_is_read_only(tmp_path, sql):
-    from actionrec.errors import ConfigError
-
-    with pytest.raises(ConfigError):
-        query(str(tmp_path / "lake"), sql)
-
-
 def test_tag_on_dask_cluster(prefect_api, media, checkpoint, tmp_path):
     from distributed import LocalCluster
     from prefect_dask import DaskTaskRunner
@@ -167,15 +157,3 @@ def test_tag_on_dask_cluster(prefect_api, media, checkpoint, tmp_path):
     assert (row["ok"], row["failed"]) == (5, 0)
     assert len(list((tmp_path / "lake" / "predictions").rglob("*.parquet"))) == 3  # one file per shard
     assert len(latest(lake)) == 5
-
-
-def test_label_table_in_s3_resolves_relative_uris_beside_it(s3_endpoint):
-    from actionrec.data.labels import read_labels
-
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="labels")
-    s3.put_object(Bucket="labels", Key="set1/labels.csv",
-                  Body=b"video_uri,label,split\nvideos/a.mp4,left,train\ns3://other/b.mp4,right,test\n")
-    table = read_labels("s3://labels/set1/labels.csv")
-    assert [r.uri for r in table.rows] == ["s3://labels/set1/videos/a.mp4", "s3://other/b.mp4"]
-    assert table.classes == ("left", "right") and len(table.sha256) == 64
