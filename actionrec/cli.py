@@ -66,8 +66,10 @@ def print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
         w.writerow(cols)
         w.writerows(rows)
     else:
-        cells = [[str(c) for c in cols]] + [["" if v is None else str(json_default(v) if isinstance(v, datetime | date)
-                                                                           else v) for v in r] for r in rows]
+        def cell(v: Any) -> str:
+            return "" if v is None else v.isoformat() if isinstance(v, datetime | date) else str(v)
+
+        cells = [[str(c) for c in cols]] + [[cell(v) for v in r] for r in rows]
         widths = [min(max(len(row[i]) for row in cells), 60) for i in range(len(cols))]
         for n, row in enumerate(cells):
             print("  ".join(v[:60].ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
@@ -391,9 +393,16 @@ def cmd_models_promote(args: argparse.Namespace) -> int:
     if ref.kind != "registry" or ref.version is None:
         raise ConfigError(f"models promote takes name@version, got {args.ref!r}")
     event = Lake(lake_of(args)).require().promote(ref.name, ref.version, reason=args.reason)
-    emit_json(event.to_dict()) if args.json else print(
-        f"{ref.name}: champion {event.previous} -> {event.version} ({event.reason})")
+    _print_promotion(event, args.json)
     return EXIT_OK
+
+
+def _print_promotion(event: Any, as_json: bool) -> None:
+    if as_json:
+        emit_json(event.to_dict())
+    else:
+        kind = "rollback" if event.rollback else event.reason
+        print(f"{event.model_name}: champion {event.previous} -> {event.version} ({kind})")
 
 
 def cmd_models_rollback(args: argparse.Namespace) -> int:
@@ -401,8 +410,7 @@ def cmd_models_rollback(args: argparse.Namespace) -> int:
     from actionrec.names import check_name
 
     event = Lake(lake_of(args)).require().rollback(check_name("model name", args.name), reason=args.reason)
-    emit_json(event.to_dict()) if args.json else print(
-        f"{args.name}: champion {event.previous} -> {event.version} (rollback)")
+    _print_promotion(event, args.json)
     return EXIT_OK
 
 
