@@ -70,7 +70,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     Lake(lake).check_writable()
     if not is_s3(args.source):
         list_videos(args.source)  # a missing source is a ConfigError now, not after Prefect started
-    pinned = resolve_model(args.model, lake)
+    pinned = resolve_model(args.model, lake, settings.device)
     quiet_prefect_console(args.verbose)
     from flows.tag import tag_flow
 

@@ -40,7 +40,7 @@ def tag_flow(source: str, lake: str | None = None, model: str | None = None, top
     started = datetime.now(timezone.utc)
     run_id, run_date = new_run_id(started), started.date()
 
-    pinned = resolve_model(model, lake)
+    pinned = resolve_model(model, lake, settings.device)
     videos = discover_videos(source)
     shards = plan_shards(lake, videos, pinned, settings.shard_size)
     todo = sum(len(s) for s in shards)

@@ -100,7 +100,8 @@ def test_tag_without_a_champion_exits_2_at_once_with_one_line(media, tmp_path):
     assert len(labels.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("flag,value", [("--decode-timeout", "nan"), ("--decode-timeout", "0"), ("--clips", "0"),
+@pytest.mark.parametrize("flag,value", [("--decode-timeout", "nan"), ("--decode-timeout", "inf"),
+                                        ("--decode-timeout", "0"), ("--clips", "0"),
                                         ("--device", "gpu"), ("--shard-size", "-1")])
 def test_bad_numbers_and_names_are_refused_where_they_are_parsed(media, checkpoint, tmp_path, flag, value, capsys):
     from deployments.cli import main

@@ -18,11 +18,27 @@ import torch
 
 from actionrec.data.clips import DecodedVideo, decode_clips
 from actionrec.data.transforms import normalize_ncthw
-from actionrec.errors import ConfigError
+from actionrec.errors import ConfigError, ModelError
 from actionrec.inference.decode_pool import DecodePool
 from actionrec.inference.results import ClipPrediction, VideoPrediction, top_k_labels
 from actionrec.inference.settings import DEFAULTS, InferenceSettings
 from actionrec.models.checkpoint import LoadedModel
+
+NON_FINITE = "the model produced non-finite scores (NaN or inf) for this video"
+
+
+def check_device(device: str | None) -> None:
+    """A device this machine has (``InferenceSettings`` checked the spelling)."""
+    if device is None or device == "cpu":
+        return
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= count:
+            raise ConfigError(f"device {device!r} was asked for, but this machine has "
+                              f"{count or 'no'} CUDA device{'s' if count != 1 else ''}")
+    elif device == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' was asked for, but this machine has no Apple GPU")
 
 
 def _to_channels_last_3d(module: torch.nn.Module) -> bool:
@@ -58,8 +74,7 @@ class Predictor:
         serves the run) and, unless told otherwise, channels_last_3d (see README, Performance)."""
         InferenceSettings(batch_size=batch_size, decode_workers=decode_workers, device=device,
                           decode_backend=decode_backend, decode_timeout_s=decode_timeout_s)
-        if device is not None and device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"device {device!r} was asked for, but this machine has no CUDA device")
+        check_device(device)
         self.model = model
         self.device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.batch_size = batch_size
@@ -73,6 +88,7 @@ class Predictor:
         self.channels_last = wanted and _to_channels_last_3d(self.module)
         self.torch_compile = torch_compile
         self.model_seconds = 0.0  # time spent in run_batch, device sync included (benchmarks read it)
+        self._finite_clips = 0
         self._forward = torch.compile(self.module, dynamic=False) if torch_compile else self.module
 
     def run_batch(self, batch_nthwc: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -129,6 +145,8 @@ class Predictor:
                 batch, queue = queue[: self.batch_size], queue[self.batch_size :]
                 started = time.perf_counter()
                 probs = self.run_batch(np.stack([c for _, _, c in batch]))
+                finite = np.isfinite(probs).all(axis=1)
+                self._check_finite(finite)
                 spent = time.perf_counter() - started
                 self.model_seconds += spent
                 share = spent / len(batch)
@@ -140,9 +158,27 @@ class Predictor:
                     if v["left"] == 0:
                         yield self._finish(videos.pop(slot), classes, top_k)
 
+    def self_check(self) -> None:
+        """Score one blank clip: a model whose weights give NaN or inf fails here, before any video."""
+        spec = self.model.spec
+        blank = np.zeros((1, spec.frames_per_clip, spec.crop_size, spec.crop_size, 3), np.uint8)
+        self._check_finite(np.isfinite(self.run_batch(blank)).all(axis=1))
+        self._finite_clips = 0
+
+    def _check_finite(self, finite: np.ndarray) -> None:
+        """A model whose first scores are all NaN/inf is broken for every video: fail now, once,
+        rather than with one failed row per video."""
+        if self._finite_clips == 0 and not finite.any():
+            raise ModelError(f"{self.model.name}@{self.model.version} produces non-finite scores (NaN or inf) "
+                             "on every clip: its weights are damaged")
+        self._finite_clips += int(finite.sum())
+
     def _finish(self, v: dict[str, Any], classes: list[str], top_k: int) -> VideoPrediction:
         decoded: DecodedVideo = v["decoded"]
         clip_probs = np.stack(v["probs"])
+        if not np.isfinite(clip_probs).all():
+            return VideoPrediction(decoded.uri, "failed", NON_FINITE, info=decoded.info, decode_s=decoded.decode_s,
+                                   infer_s=v["infer_s"])
         video_probs = clip_probs.mean(axis=0)
         timeline = [
             ClipPrediction(i, s, e, top_k_labels(p, classes, top_k))

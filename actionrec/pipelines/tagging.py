@@ -34,12 +34,14 @@ def new_run_id(now: datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def resolve_model(model: str | None, lake: str) -> PinnedModel:
-    """Pin the run's model (the lake's champion when none is named) and load it once: a model that
-    cannot be loaded (a refused or damaged checkpoint, missing weights) fails the run here, before
-    any shard, and shards in this process reuse the loaded copy."""
+def resolve_model(model: str | None, lake: str, device: str | None = None) -> PinnedModel:
+    """Pin the run's model (the lake's champion when none is named), load it once and score one
+    blank clip: a model that cannot be loaded (a refused or damaged checkpoint, missing weights) or
+    that scores NaN fails the run here, before any shard; shards in this process reuse the copy."""
+    from actionrec.inference.predictor import Predictor
+
     pinned = pin_model(model or DEFAULT_MODEL_NAME, lake)
-    _predictor_model(pinned, lake)
+    Predictor(_predictor_model(pinned, lake), device=device, batch_size=1).self_check()
     return pinned
 
 

@@ -88,11 +88,15 @@ class _Payload:
 
 
 def test_pickled_code_is_refused(tmp_path, capsys):
-    bad = tmp_path / "evil.pt"
-    with open(bad, "wb") as f:
+    zipped = tmp_path / "evil.pt"  # what torch.save writes for an object with a __reduce__
+    torch.save({"format": "actionrec-checkpoint", "state_dict": _Payload()}, zipped)
+    with pytest.raises(CheckpointError, match="pickled Python objects"):
+        load_model(str(zipped))
+    plain = tmp_path / "plain.pt"
+    with open(plain, "wb") as f:
         pickle.dump({"format": "actionrec-checkpoint", "state_dict": _Payload()}, f)
-    with pytest.raises(CheckpointError, match="pickled"):
-        load_model(str(bad))
+    with pytest.raises(CheckpointError, match="plain pickle"):
+        load_model(str(plain))
     assert "pwned" not in capsys.readouterr().out
 
 

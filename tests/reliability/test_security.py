@@ -58,14 +58,14 @@ class _Payload:
 
 
 def test_tagging_with_a_malicious_checkpoint_is_refused_and_runs_nothing(media, tmp_path):
-    import pickle
     import shutil
     import subprocess
     import sys
 
+    import torch
+
     evil = tmp_path / "model.pt"
-    with open(evil, "wb") as f:
-        pickle.dump({"format": "actionrec-checkpoint", "state_dict": _Payload()}, f)
+    torch.save({"format": "actionrec-checkpoint", "state_dict": _Payload()}, evil)
     (tmp_path / "videos").mkdir()
     shutil.copy(media["mp4"], tmp_path / "videos" / "clip.mp4")
     out = subprocess.run([sys.executable, "-m", "deployments.cli", "tag", str(tmp_path / "videos"), "--lake",
