@@ -26,6 +26,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from actionrec.data.labels import LabelRules
 from actionrec.errors import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
@@ -238,7 +239,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(**options_from(args, TrainConfig))
     check_name("model name", args.name)
-    labels = read_labels(args.labels)
+    labels = read_labels(args.labels, rules=LabelRules(**options_from(args, LabelRules)))
     init = initial_model(args.init, lake_of(args), args.name)
     state = f"{args.out}.state.pt" if args.resume else None
     result = train(cfg, labels, init=init, out=args.out, progress=show_progress(args), model_name=args.name,
@@ -264,7 +265,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from actionrec.models.refs import load_model
 
     settings = InferenceSettings(**options_from(args, InferenceSettings))
-    labels = read_labels(args.labels)
+    labels = read_labels(args.labels, rules=LabelRules(**options_from(args, LabelRules)))
     rows = list(labels.rows) if args.split == "all" else labels.split(args.split)
     if not rows:
         raise ConfigError(f"labels: the {args.split!r} split of {args.labels} is empty (use --split)")
@@ -449,6 +450,7 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     p.add_argument("--labels", required=True, help="label table, CSV or Parquet: video_uri, label[, split] (required)")
     p.add_argument("--out", required=True, help="checkpoint to write; its card.json goes beside it (required)")
     add_options(p, TrainConfig)
+    add_options(p, LabelRules)
     p.add_argument("--name", default=DEFAULT_MODEL_NAME, help=f"model name recorded in the checkpoint (default: "
                                                              f"{DEFAULT_MODEL_NAME})")
     p.add_argument("--init", default="scratch", help="start from: scratch, champion (the lake's champion of --name) "
@@ -467,6 +469,7 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     p.add_argument("--split", choices=["train", "val", "test", "all"], default="test",
                    help="which rows of the label table (default: test)")
     add_options(p, InferenceSettings, skip=("top_k",))
+    add_options(p, LabelRules)
     p.add_argument("--out", default=None, help="folder for report.md, confusion.png, metrics.json "
                                                "(default: unset, nothing written)")
     add_json(p)

@@ -25,6 +25,7 @@ from actionrec.cli import (
     print_rows,
     show_progress,
 )
+from actionrec.data.labels import LabelRules
 from actionrec.errors import ActionRecError, RunIncompleteError
 from actionrec.names import DEFAULT_MODEL_NAME
 from actionrec.pipelines.settings import RetrainSettings, TagSettings
@@ -100,15 +101,16 @@ def _print_run(row: dict[str, Any], as_json: bool) -> None:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from actionrec.data.labels import read_labels
     from actionrec.lake.lake import Lake
+    from actionrec.pipelines.retraining import check_labels
 
     settings = RetrainSettings(**options_from(args, RetrainSettings))
     train_options = options_from(args, TrainConfig)
     TrainConfig(**train_options)
+    rules = LabelRules(**options_from(args, LabelRules))
     lake = lake_of(args)
     Lake(lake).check_writable()
-    read_labels(args.labels)  # a missing or malformed table fails here, before Prefect starts
+    check_labels(args.labels, settings, rules)  # a missing, malformed or too small table fails before Prefect
     if settings.init not in ("scratch", "champion"):
         from actionrec.models.refs import pin_model
 
@@ -116,7 +118,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     quiet_prefect_console(args.verbose)
     from flows.retrain import retrain_flow
 
-    summary = run_flow(retrain_flow, labels=args.labels, lake=lake, train_options=train_options,
+    summary = run_flow(retrain_flow, labels=args.labels, lake=lake, train_options=train_options, label_rules=rules,
                        **{k: getattr(settings, k) for k in options_from(args, RetrainSettings)})
     if args.json:
         emit_json(summary)
@@ -163,6 +165,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     add_lake(p)
     add_options(p, RetrainSettings)
     add_options(p, TrainConfig)
+    add_options(p, LabelRules)
     add_json(p)
     _add_verbose(p)
     p.set_defaults(func=cmd_retrain)

@@ -8,17 +8,18 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from actionrec.data.labels import LabelRules
 from actionrec.lake.lake import default_lake
 from actionrec.pipelines.retraining import decide
 from actionrec.pipelines.settings import RETRAIN_DEFAULTS as D
 from actionrec.pipelines.settings import EvalSplit, RetrainSettings, WhenIncomparable
 from flows.params import TrainOptions, retrain_run_name, train_config
 from tasks.retraining import (
+    check_labels,
     evaluate_candidate,
     evaluate_champion,
     promote,
     publish_summary,
-    read_labels,
     train_candidate,
 )
 
@@ -27,22 +28,26 @@ from tasks.retraining import (
 def retrain_flow(labels: str, lake: str | None = None, model_name: str = D.model_name, init: str = D.init,
                  split: EvalSplit = D.split, clips: int = D.clips, margin: float = D.margin,
                  when_incomparable: WhenIncomparable = D.when_incomparable,
-                 train_options: TrainOptions | None = None) -> dict[str, Any]:  # type: ignore[valid-type]
+                 min_eval_videos: int = D.min_eval_videos, min_eval_classes: int = D.min_eval_classes,
+                 train_options: TrainOptions | None = None,  # type: ignore[valid-type]
+                 label_rules: LabelRules | None = None) -> dict[str, Any]:
     """``init``: "scratch", "champion" (fine-tune the current champion) or any model reference.
     ``train_options``: ``TrainConfig`` fields to change (arch, epochs, lr, optimizer...); unknown names
-    are refused before any work starts."""
+    are refused before any work starts. ``label_rules``: repairs of the label table opted into."""
     log = get_run_logger()
     lake = lake or default_lake()
     settings = RetrainSettings(model_name=model_name, init=init, split=split, clips=clips, margin=margin,
-                               when_incomparable=when_incomparable)
+                               when_incomparable=when_incomparable, min_eval_videos=min_eval_videos,
+                               min_eval_classes=min_eval_classes)
     config = train_config(train_options)
-    table = read_labels(labels)
+    rules = label_rules or LabelRules()
+    table = check_labels(labels, settings, rules)
     log.info("labels %s: %d train / %d val / %d test videos, %d classes; training %s for %d epochs from %s",
              table["sha256"][:12], table["train"], table["val"], table["test"], len(table["classes"]), config.arch,
              config.epochs, init)
-    version = train_candidate(labels, lake, model_name, config, init)
-    champion = evaluate_champion(lake, model_name, labels, split, clips)
-    candidate = evaluate_candidate(lake, model_name, version, labels, split, clips, champion.summary)
+    version = train_candidate(labels, lake, model_name, config, init, rules)
+    champion = evaluate_champion(lake, model_name, labels, split, clips, rules)
+    candidate = evaluate_candidate(lake, model_name, version, labels, split, clips, champion.summary, rules)
     promoted, reason = decide(candidate, champion, settings)
     if promoted:
         promoted, reason = promote(lake, model_name, version, champion.version, reason,

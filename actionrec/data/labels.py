@@ -15,7 +15,7 @@ import hashlib
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,33 @@ def _read_bytes(path: str) -> bytes:
     return data
 
 
-def _rows(path: str, data: bytes) -> list[dict[str, str | None]]:
+@dataclass(frozen=True)
+class LabelRules:
+    """Repairs a person may opt into; without them, a table that needs one is refused."""
+
+    fold_case: bool = field(default=False, metadata={
+        "cli": True, "flag": "--fold-label-case",
+        "help": "labels that differ only in case are one class, spelled as most rows spell it"})
+    drop_repeats: bool = field(default=False, metadata={
+        "cli": True, "flag": "--drop-repeated-rows",
+        "help": "a row repeated word for word (same video, label and split) counts once"})
+
+
+NO_REPAIRS = LabelRules()
+
+
+def _text(path: str, data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its byte-order mark (spreadsheet exports)
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"labels: {path} is not UTF-8 text (byte {e.start} cannot be read as UTF-8: probably "
+                          "Latin-1 or Windows-1252; save it as UTF-8)") from e
+
+
+def _rows(path: str, data: bytes) -> tuple[list[str], list[dict[str, str | None]]]:
+    """The header and the rows, as text."""
     if path.lower().endswith(".parquet"):
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -95,45 +121,77 @@ def _rows(path: str, data: bytes) -> list[dict[str, str | None]]:
             table = pq.read_table(io.BytesIO(data))
         except pa.ArrowException as e:
             raise ConfigError(f"labels: {path} is not a readable Parquet file: {e}") from e
-        return [{k: (None if v is None else str(v)) for k, v in row.items()} for row in table.to_pylist()]
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"labels: {path} is not UTF-8 text ({e.reason} at byte {e.start})") from e
+        rows = [{k: (None if v is None else str(v)) for k, v in zip(table.column_names, values, strict=True)}
+                for values in zip(*(c.to_pylist() for c in table.columns), strict=True)] if table.num_columns else []
+        return list(table.column_names), rows
     # newline="" lets the csv module see quoted fields that hold line breaks or commas.
-    return list(csv.DictReader(io.StringIO(text, newline="")))
+    reader = csv.reader(io.StringIO(_text(path, data), newline=""))
+    header = [h.strip() for h in next(reader, [])]
+    return header, [dict(zip(header, values, strict=False)) for values in reader if any(v.strip() for v in values)]
 
 
-def read_labels(path: str | os.PathLike, *, val: float = VAL_SHARE, test: float = TEST_SHARE) -> LabelTable:
-    """Read and validate a label table; classes are sorted for a stable class-id order."""
+def _listed(problems: list[str], limit: int = 20) -> str:
+    return "; ".join(problems[:limit]) + (f"; and {len(problems) - limit} more" if len(problems) > limit else "")
+
+
+def read_labels(path: str | os.PathLike, *, rules: LabelRules = NO_REPAIRS, val: float = VAL_SHARE,
+                test: float = TEST_SHARE) -> LabelTable:
+    """Read and validate a label table. Every problem is found and listed with its row numbers
+    (the header is row 1): a video named twice (with two labels, in two splits, or repeated), a
+    repeated column, labels that differ only in case, empty fields, unknown splits. Classes are
+    sorted for a stable class-id order."""
     path = os.fspath(path)
     data = _read_bytes(path)
-    rows = _rows(path, data)
+    header, rows = _rows(path, data)
     if not rows:
         raise ConfigError(f"labels: {path} has no rows")
-    missing = {"video_uri", "label"} - set(rows[0])
+    missing = {"video_uri", "label"} - set(header)
     if missing:
         raise ConfigError(f"labels: {path} lacks column(s) {', '.join(sorted(missing))}")
+    problems = [f"column {name!r} appears {header.count(name)} times" for name in sorted(set(header))
+                if header.count(name) > 1]
     base: Path | str = path.rsplit("/", 1)[0] if is_s3(path) else local_path(path).resolve().parent
-    out: list[LabeledVideo] = []
-    first_row: dict[str, int] = {}
-    duplicates: list[str] = []
-    for i, row in enumerate(rows, start=2):  # line numbers as a spreadsheet shows them (header is 1)
+    parsed: list[tuple[int, str, str, str, str]] = []  # (row, resolved uri, label, split, uri as written)
+    for i, row in enumerate(rows, start=2):
         uri, label = (row.get("video_uri") or "").strip(), (row.get("label") or "").strip()
         if not uri or not label:
-            raise ConfigError(f"labels: {path} line {i}: empty video_uri or label")
-        resolved = _resolve(uri, base)
-        if resolved in first_row:
-            duplicates.append(f"lines {first_row[resolved]} and {i} ({uri})")
+            problems.append(f"row {i}: empty video_uri or label")
             continue
-        first_row[resolved] = i
+        resolved = _resolve(uri, base)
         split = (row.get("split") or "").strip() or hash_split(relative_identity(resolved, base), val, test)
         if split not in SPLITS:
-            raise ConfigError(f"labels: {path} line {i}: split must be one of {SPLITS}, got {split!r}")
+            problems.append(f"row {i}: split must be one of {', '.join(SPLITS)}, not {split!r}")
+            continue
+        parsed.append((i, resolved, label, split, uri))
+
+    spellings: dict[str, dict[str, list[int]]] = {}
+    for i, _, label, _, _ in parsed:
+        spellings.setdefault(label.casefold(), {}).setdefault(label, []).append(i)
+    canonical: dict[str, str] = {}
+    for variants in spellings.values():
+        if len(variants) > 1 and not rules.fold_case:
+            problems.append("labels that differ only in case: " + ", ".join(
+                f"{name!r} (rows {', '.join(map(str, ids[:3]))}{'...' if len(ids) > 3 else ''})"
+                for name, ids in sorted(variants.items())))
+        most = max(sorted(variants), key=lambda name: len(variants[name]))
+        canonical.update({name: most for name in variants})
+
+    out: list[LabeledVideo] = []
+    first: dict[str, tuple[int, str, str]] = {}
+    for i, resolved, label, split, uri in parsed:
+        label = canonical[label]
+        if resolved in first:
+            j, other_label, other_split = first[resolved]
+            if (other_label, other_split) == (label, split) and rules.drop_repeats:
+                continue
+            how = (f"with labels {other_label!r} and {label!r}" if other_label != label else
+                   f"in {other_split} and {split}" if other_split != split else "twice")
+            problems.append(f"rows {j} and {i} name the same video {uri} {how}")
+            continue
+        first[resolved] = (i, label, split)
         out.append(LabeledVideo(resolved, label, split))
-    if duplicates:
-        shown = "; ".join(duplicates[:5]) + (f"; and {len(duplicates) - 5} more" if len(duplicates) > 5 else "")
-        raise ConfigError(f"labels: {path} names the same video more than once: {shown}")
+    if problems:
+        raise ConfigError(f"labels: {path} has {len(problems)} problem(s): {_listed(problems)}")
     augment = None
     if isinstance(base, Path) and (base / "augment.json").exists():
         augment = json.loads((base / "augment.json").read_text())

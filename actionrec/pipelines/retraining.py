@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from actionrec.data.labels import LabelTable, read_labels
+from actionrec.data.labels import NO_REPAIRS, LabelRules, LabelTable, read_labels
 from actionrec.errors import ConcurrentUpdateError, ConfigError
 from actionrec.evaluation.evaluate import Evaluation, evaluate_model, write_evaluation
 from actionrec.evaluation.report import per_class_table
@@ -30,8 +30,21 @@ from actionrec.training.config import TrainConfig
 from actionrec.training.loop import EpochLog, train
 
 
-def label_summary(labels: str) -> dict[str, Any]:
-    table = read_labels(labels)
+def check_labels(labels: str, settings: RetrainSettings, rules: LabelRules = NO_REPAIRS) -> dict[str, Any]:
+    """Read the table and refuse, before any training, what could only end in a degenerate model or
+    a promotion decided on too little: one class, or an evaluation split too small to compare on."""
+    table = read_labels(labels, rules=rules)
+    train_classes = {r.label for r in table.split("train")}
+    if len(train_classes) < 2:
+        raise ConfigError(f"labels: {labels}: the train split has {len(train_classes)} class(es) "
+                          f"({', '.join(sorted(train_classes)) or 'none'}); a classifier needs at least two")
+    held = table.split(settings.split)
+    held_classes = {r.label for r in held}
+    if len(held) < settings.min_eval_videos or len(held_classes) < settings.min_eval_classes:
+        raise ConfigError(f"labels: {labels}: the {settings.split} split has {len(held)} videos of "
+                          f"{len(held_classes)} classes; comparing with the champion needs at least "
+                          f"{settings.min_eval_videos} videos of {settings.min_eval_classes} classes "
+                          "(min_eval_videos, min_eval_classes)")
     return {"sha256": table.sha256, "classes": list(table.classes),
             **{split: len(table.split(split)) for split in ("train", "val", "test")}}
 
@@ -49,9 +62,10 @@ def initial_model(init: str, lake: str, model_name: str) -> LoadedModel | None:
 
 
 def train_candidate(labels: str, lake: str, model_name: str, config: TrainConfig, init: str = "scratch",
-                    progress: bool = False, on_epoch: Callable[[EpochLog], None] | None = None) -> str:
+                    progress: bool = False, on_epoch: Callable[[EpochLog], None] | None = None,
+                    rules: LabelRules = NO_REPAIRS) -> str:
     """Train, register the checkpoint in the lake (immutable), return its version."""
-    table = read_labels(labels)
+    table = read_labels(labels, rules=rules)
     start = initial_model(init, lake, model_name)
     with tempfile.TemporaryDirectory(prefix="actionrec-train-") as tmp:
         out = Path(tmp) / "model.pt"
@@ -89,10 +103,10 @@ def _evaluate(model: LoadedModel, table: LabelTable, split: str, clips: int, pro
 
 
 def evaluate_version(lake: str, model_name: str, version: str, labels: str, split: str, clips: int, *,
-                     champion: EvalSummary | None = None) -> EvalSummary:
+                     champion: EvalSummary | None = None, rules: LabelRules = NO_REPAIRS) -> EvalSummary:
     """Multi-clip evaluation of one model version; writes metrics, report and picture to the lake."""
     lk = Lake(lake)
-    table = read_labels(labels)
+    table = read_labels(labels, rules=rules)
     model = load_model(f"{model_name}@{version}", lake=lake)
     ev = _evaluate(model, table, split, clips)
     r = ev.result
@@ -119,13 +133,14 @@ def record_evaluation(lk: Lake, model_name: str, summary: EvalSummary, ev: Evalu
                             {"report.md": out / "report.md", "confusion.png": out / "confusion.png"})
 
 
-def evaluate_champion(lake: str, model_name: str, labels: str, split: str, clips: int) -> ChampionCheck:
+def evaluate_champion(lake: str, model_name: str, labels: str, split: str, clips: int,
+                      rules: LabelRules = NO_REPAIRS) -> ChampionCheck:
     """The champion scored on the candidate's split. Errors (an outage, an unreadable checkpoint)
     propagate: the caller retries or fails, and never promotes because of them."""
     version = Lake(lake).champion(model_name)
     if version is None:
         return ChampionCheck(None)
-    table = read_labels(labels)
+    table = read_labels(labels, rules=rules)
     model = load_model(f"{model_name}@{version}", lake=lake)
     if set(table.classes) != set(model.classes):
         missing = sorted(set(table.classes) - set(model.classes))
@@ -143,6 +158,9 @@ def decide(candidate: EvalSummary, champion: ChampionCheck, settings: RetrainSet
     """Promote when there is no champion, or the candidate's top-1 beats it by more than the margin;
     an incomparable champion follows ``settings.when_incomparable``."""
     margin = settings.margin
+    if candidate.num_videos < settings.min_eval_videos:
+        return False, (f"only {candidate.num_videos} videos could be evaluated, fewer than min_eval_videos="
+                       f"{settings.min_eval_videos}")
     if champion.version is None:
         return True, "no champion yet"
     if candidate.version == champion.version:

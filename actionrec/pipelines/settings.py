@@ -49,6 +49,8 @@ class RetrainSettings:
     margin: float = option(0.0, "top-1 the candidate must gain over the champion to be promoted")
     when_incomparable: WhenIncomparable = option(
         "keep", "when the champion knows other classes than the labels, keep it, or promote the candidate")
+    min_eval_videos: int = option(10, "no promotion on an evaluation of fewer videos (checked before training)")
+    min_eval_classes: int = option(2, "no promotion on an evaluation of fewer classes (checked before training)")
 
     def __post_init__(self) -> None:
         check_name("model name", self.model_name)
@@ -60,6 +62,8 @@ class RetrainSettings:
         m = self.margin
         if isinstance(m, bool) or not isinstance(m, int | float) or not math.isfinite(m) or not 0 <= m < 1:
             raise ConfigError(f"RetrainSettings.margin must be a finite number in [0, 1), got {m!r}")
+        check_int("RetrainSettings", "min_eval_videos", self.min_eval_videos, 1)
+        check_int("RetrainSettings", "min_eval_classes", self.min_eval_classes, 2)
         if self.when_incomparable not in WHEN_INCOMPARABLE:
             raise ConfigError(f"RetrainSettings.when_incomparable must be one of {WHEN_INCOMPARABLE}, "
                               f"got {self.when_incomparable!r}")

@@ -127,6 +127,8 @@ def train(
     val_rows = labels.split("val")
     if not train_rows:
         raise ConfigError("labels: the train split is empty")
+    if len({r.label for r in train_rows}) < 2:
+        raise ConfigError(f"labels: the train split has one class ({train_rows[0].label}); a classifier needs two")
     ids = {c: i for i, c in enumerate(classes)}
     train_items = [(r.uri, ids[r.label]) for r in train_rows]
     val_items = [(r.uri, ids[r.label]) for r in val_rows]

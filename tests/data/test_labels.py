@@ -8,7 +8,7 @@ import shutil
 import boto3
 import pytest
 
-from actionrec.data.labels import hash_split, read_labels
+from actionrec.data.labels import LabelRules, hash_split, read_labels
 from actionrec.errors import ConfigError
 from actionrec.io.uris import local_path
 
@@ -63,10 +63,55 @@ def test_quoted_fields_and_unicode_line_separators(tmp_path):
     assert [r.label for r in rows] == ["waving", "running"]
 
 
-def test_the_same_video_twice_is_refused_with_its_lines(tmp_path):
+def test_contradictions_are_refused_all_at_once_with_their_rows(tmp_path):
+    """Reported: the same video under two labels or in train and test, repeated rows (evaluation
+    counted 16 videos for 12), labels that differ in case: all accepted. Now every problem is listed."""
     table = tmp_path / "labels.csv"
-    table.write_text("video_uri,label\nv/a.mp4,x\nv/b.mp4,y\n./v/a.mp4,y\n")
-    with pytest.raises(ConfigError, match=r"lines 2 and 4"):
+    table.write_text("video_uri,label,split\n"
+                     "v/a.mp4,waving,train\n"     # row 2
+                     "v/b.mp4,running,train\n"    # row 3
+                     "./v/a.mp4,running,train\n"  # row 4: a.mp4 again, another label
+                     "v/c.mp4,growing,train\n"    # row 5
+                     "v/c.mp4,growing,test\n"     # row 6: c.mp4 in train and test
+                     "v/d.mp4,GROWING,train\n"    # row 7: a class spelled two ways
+                     "v/e.mp4,running,val\n"      # row 8
+                     "v/e.mp4,running,val\n"      # row 9: repeated word for word
+                     ",running,val\n")            # row 10: no video
+    with pytest.raises(ConfigError) as info:
+        read_labels(table)
+    message = str(info.value)
+    for words in ("5 problem(s)", "rows 2 and 4 name the same video ./v/a.mp4 with labels 'waving' and 'running'",
+                  "rows 5 and 6 name the same video v/c.mp4 in train and test", "rows 8 and 9 name the same video "
+                  "v/e.mp4 twice", "'GROWING' (rows 7)", "'growing' (rows 5, 6)", "row 10: empty video_uri"):
+        assert words in message, (words, message)
+
+
+def test_opt_in_repairs_fold_case_and_drop_repeated_rows(tmp_path):
+    table = tmp_path / "labels.csv"
+    table.write_text("video_uri,label,split\nv/a.mp4,growing,train\nv/b.mp4,growing,train\nv/c.mp4,GROWING,val\n"
+                     "v/d.mp4,shrinking,val\nv/d.mp4,shrinking,val\n")
+    with pytest.raises(ConfigError, match="2 problem"):
+        read_labels(table)
+    fixed = read_labels(table, rules=LabelRules(fold_case=True, drop_repeats=True))
+    assert fixed.classes == ("growing", "shrinking") and len(fixed.rows) == 4
+    assert [r.label for r in fixed.rows if r.uri.endswith("c.mp4")] == ["growing"]
+
+
+def test_a_repeated_column_is_refused_not_silently_won_by_the_last(tmp_path):
+    """Reported: with two label columns the last one silently won (a one-class model reported 1.0)."""
+    table = tmp_path / "labels.csv"
+    table.write_text("video_uri,label,label\nv/a.mp4,waving,x\nv/b.mp4,running,x\n")
+    with pytest.raises(ConfigError, match="column 'label' appears 2 times"):
+        read_labels(table)
+
+
+def test_encodings(tmp_path):
+    """UTF-16 with its byte-order mark (a spreadsheet export) reads; Latin-1 is refused in words."""
+    table = tmp_path / "labels.csv"
+    table.write_bytes("video_uri,label\nv/é.mp4,café\n".encode("utf-16"))
+    assert read_labels(table).classes == ("café",)
+    table.write_bytes("video_uri,label\nv/e.mp4,café\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8 text.*Latin-1"):
         read_labels(table)
 
 

@@ -18,7 +18,7 @@ TINY = {"arch_kwargs": {"width": 4}, "spec_overrides": {"frames_per_clip": 8, "s
 
 @pytest.fixture(scope="module")
 def labels(tmp_path_factory):
-    return write_dataset(tmp_path_factory.mktemp("data"), SynthConfig(per_class=6, seed=3, size=32, num_frames=16,
+    return write_dataset(tmp_path_factory.mktemp("data"), SynthConfig(per_class=8, seed=3, size=32, num_frames=16,
                                                                       fps=16, val_fraction=0.3))
 
 
@@ -92,3 +92,32 @@ def test_the_run_leaves_training_progress_and_a_link_to_its_report(prefect_api, 
     assert (tmp_path / "lake" / "evaluations" / "actionrec" / summary["candidate_version"] / "report.md").exists()
     assert json.loads((tmp_path / "lake" / "models" / "actionrec" / "champion.json").read_text())["version"] == \
         summary["candidate_version"]
+
+
+def test_degenerate_label_tables_are_refused_before_training(labels, tmp_path, capsys):
+    """Reported: a one-class table trained and promoted a model with top-1 1.0; an empty test split
+    was found only after training, and the candidate was registered all the same."""
+    from deployments.cli import main
+
+    lines = labels.read_text().splitlines()
+    one = labels.parent / "one_class.csv"
+    one.write_text("\n".join([lines[0], *[x for x in lines[1:] if ",growing," in x]]) + "\n")
+    no_test = labels.parent / "no_test.csv"  # synth writes train and val only
+    no_test.write_text(labels.read_text())
+    lake = tmp_path / "lake"
+    for table, words in ((one, "a classifier needs at least two"), (no_test, "the test split has 0 videos")):
+        split = "val" if table is one else "test"
+        assert main(["retrain", "--labels", str(table), "--lake", str(lake), "--split", split]) == 2
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1, err
+    assert not lake.exists()  # nothing trained, nothing registered
+
+
+def test_no_promotion_on_an_evaluation_of_too_few_videos():
+    from actionrec.pipelines.retraining import ChampionCheck, EvalSummary, decide
+    from actionrec.pipelines.settings import RetrainSettings
+
+    small = EvalSummary("c1", 1.0, 1.0, 1.0, 0.0, num_videos=3)
+    promoted, reason = decide(small, ChampionCheck(None), RetrainSettings())
+    assert not promoted and "fewer than min_eval_videos=10" in reason
+    assert decide(small, ChampionCheck(None), RetrainSettings(min_eval_videos=3))[0]

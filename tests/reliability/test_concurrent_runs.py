@@ -56,7 +56,8 @@ def test_two_retrains_at_once_keep_one_consistent_champion_history(prefect_api, 
     lake = tmp_path / "lake"
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     runs = [subprocess.Popen([sys.executable, "-m", "deployments.cli", "retrain", "--labels", str(labels), "--lake",
-                              str(lake), "--epochs", "1", "--seed", str(seed), "--split", "val", "--clips", "1", "--json"],
+                              str(lake), "--epochs", "1", "--seed", str(seed), "--split", "val", "--clips", "1", "--json",
+                              "--min-eval-videos", "4"],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
     outs = [r.communicate(timeout=600) for r in runs]
     assert [r.returncode for r in runs] == [0, 0], [o[1][-2000:] for o in outs]
