@@ -307,6 +307,28 @@ def cmd_query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_lake_check(args: argparse.Namespace) -> int:
+    """Exit 0 when every lake file is whole, 1 when damaged ones were found (and moved aside with
+    --quarantine)."""
+    import logging
+
+    from actionrec.lake.lake import Lake
+
+    logging.getLogger("actionrec.lake").setLevel(logging.ERROR)  # this command reports them itself
+    lake = Lake(lake_of(args)).require()
+    damaged = lake.check()
+    for uri, reason in sorted(damaged.items()):
+        moved = lake.quarantine(uri) if args.quarantine else None
+        if args.json:
+            emit_json({"file": uri, "reason": reason, "moved_to": moved})
+        else:
+            print(f"DAMAGED {uri}: {reason}" + (f"\n  moved to {moved}" if moved else ""))
+    if not args.json:
+        print(f"{len(damaged)} damaged file(s) in {lake.root}" + (" (moved aside)" if damaged and args.quarantine
+                                                                  else ""))
+    return EXIT_SOME_FAILED if damaged else EXIT_OK
+
+
 def cmd_models_archs(args: argparse.Namespace) -> int:
     from actionrec.models.architectures import get_architecture, list_architectures
 
@@ -493,6 +515,15 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     p.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output (default: table)")
     add_json(p)
     p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("lake", parents=[common], help="look after the lake itself")
+    lsub = p.add_subparsers(dest="lake_command", required=True)
+    m = lsub.add_parser("check", parents=[common], help="find lake files that are not whole files of their table")
+    m.add_argument("--quarantine", action="store_true",
+                   help="move them to <lake>/_quarantine/, where no query or run reads them (default: off)")
+    add_lake(m)
+    add_json(m)
+    m.set_defaults(func=cmd_lake_check)
 
     p = sub.add_parser("models", parents=[common], help="architectures; a lake's model registry")
     add_json(p)

@@ -98,6 +98,8 @@ def _print_run(row: dict[str, Any], as_json: bool) -> None:
     print(f"tag run {row['run_id']} ({row['status']}): {row['videos_listed']} listed, {row['videos_skipped']} "
           f"skipped, {row['ok']} ok, {row['partial']} partial, {row['failed']} failed, {row['videos_lost']} lost, "
           f"{row['seconds']:.1f} s; model {row['model_name']}@{row['model_version']}")
+    if row["damaged_files"]:
+        print(f"{row['damaged_files']} damaged lake file(s) were skipped: see `actionrec lake check`")
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:

@@ -42,7 +42,8 @@ def tag_flow(source: str, lake: str | None = None, model: str | None = None, top
 
     pinned = resolve_model(model, lake, settings.device)
     videos = discover_videos(source)
-    shards = plan_shards(lake, videos, pinned, settings.shard_size)
+    planned = plan_shards(lake, videos, pinned, settings.shard_size)
+    shards = planned.shards
     todo = sum(len(s) for s in shards)
     log.info("run %s: %d videos listed, %d to tag in %d shards with %s@%s", run_id, len(videos), todo,
              len(shards), pinned.name, pinned.version)
@@ -65,7 +66,8 @@ def tag_flow(source: str, lake: str | None = None, model: str | None = None, top
             bar.update(len(shard))
 
     row = run_row(run_id=run_id, flow="tag", source=source, lake=lake, model=pinned, started_at=started,
-                  listed=len(videos), skipped=len(videos) - todo, counts=counts, lost=lost)
+                  listed=len(videos), skipped=len(videos) - todo, counts=counts, lost=lost,
+                  damaged=len(planned.damaged))
     write_run(lake, row, run_date)
     publish_summary(lake, row, not_ok)
     if lost:

@@ -20,21 +20,30 @@ from actionrec.io import atomic
 from actionrec.io.uris import is_s3, local_path, split_s3
 
 LOCK_SUFFIX = ".lock"
+UNLISTED = "cannot list this folder"
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".flv",
                               ".wmv", ".3gp"})
 
 
 @dataclass(frozen=True)
 class VideoObject:
-    """A video found under a source: its URI and the identity used to skip work already done."""
+    """A video found under a source: its URI and the identity used to skip work already done.
+    ``error`` says why an entry that was listed cannot be read (a dangling link, a link loop): it
+    becomes a failed row with that reason, never a stopped run."""
 
     uri: str
     etag: str
     size: int
+    error: str | None = None
 
 
 def _local_object(path: Path) -> VideoObject:
-    st = path.stat()
+    try:
+        st = path.stat()
+    except OSError as e:
+        why = "a link to a file that does not exist" if path.is_symlink() and not path.exists() else (
+            e.strerror or type(e).__name__).lower()
+        return VideoObject(path.absolute().as_uri(), "", 0, f"cannot read this entry: {why}")
     return VideoObject(path.resolve().as_uri(), f"{st.st_size}-{st.st_mtime_ns}", st.st_size)
 
 
@@ -189,12 +198,16 @@ class Store:
         base = self.path / self._key(rel) if rel else self.path
         if not base.exists():
             return
-        for dirpath, dirnames, filenames in os.walk(base):
+        unreadable: list[OSError] = []
+        for dirpath, dirnames, filenames in os.walk(base, onerror=unreadable.append):
             dirnames.sort()
             for name in sorted(filenames):
                 if atomic.is_temp_name(name) or (name.startswith(".") and name.endswith(LOCK_SUFFIX)):
                     continue
                 yield _local_object(Path(dirpath) / name)
+        for e in unreadable:  # a folder that could not be listed
+            where = Path(e.filename or base)
+            yield VideoObject(where.absolute().as_uri(), "", 0, f"{UNLISTED}: {(e.strerror or '').lower()}")
 
 
 def list_videos(source: str | os.PathLike) -> list[VideoObject]:
@@ -206,7 +219,8 @@ def list_videos(source: str | os.PathLike) -> list[VideoObject]:
             raise ConfigError(f"source not found: {text}")
         if path.is_file():
             return [_local_object(path)]
-    videos = [v for v in Store(text).list() if Path(v.uri.rsplit("/", 1)[-1]).suffix.lower() in VIDEO_EXTENSIONS]
+    videos = [v for v in Store(text).list() if Path(v.uri.rsplit("/", 1)[-1]).suffix.lower() in VIDEO_EXTENSIONS
+              or (v.error or "").startswith(UNLISTED)]  # a folder that could not be listed may hold videos
     return sorted(videos, key=lambda v: v.uri)
 
 

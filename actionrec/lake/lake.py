@@ -19,6 +19,7 @@ from __future__ import annotations
 import getpass
 import io
 import json
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,12 +31,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from actionrec.errors import ConcurrentUpdateError, ConfigError, ModelError
+from actionrec.errors import ConcurrentUpdateError, ConfigError, ModelError, StorageError
 from actionrec.io.storage import Store
 from actionrec.lake.schema import EVALUATIONS, RUN_DATE, RUN_TABLES, RUNS
 from actionrec.names import check_name
 
 UTC = timezone.utc
+log = logging.getLogger(__name__)
+QUARANTINE = "_quarantine"
 LAKE_ENV = "ACTIONREC_LAKE"
 DEFAULT_LAKE = "./actionrec-lake"
 
@@ -43,6 +46,21 @@ DEFAULT_LAKE = "./actionrec-lake"
 def default_lake() -> str:
     """The lake used when none is given: ``$ACTIONREC_LAKE``, else ``./actionrec-lake``."""
     return os.environ.get(LAKE_ENV) or DEFAULT_LAKE
+
+
+def _damage(path: str, fs: Any, schema: pa.Schema) -> str | None:
+    """Why a file is not a whole Parquet file of ``schema`` (its columns known and typed alike; older
+    files may lack newer columns), or None. Reads the footer only."""
+    try:
+        found = pq.read_schema(path, filesystem=fs)
+    except Exception as e:  # noqa: BLE001 - truncated, empty, text: all mean the same here
+        return f"not a readable Parquet file ({type(e).__name__}: {str(e)[:120]})"
+    strangers = [f.name for f in found if f.name not in schema.names or schema.field(f.name).type != f.type]
+    if strangers:
+        return f"holds columns that are not this table's: {', '.join(strangers[:5])}"
+    if not found.names:
+        return "holds no columns"
+    return None
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -82,6 +100,7 @@ class Lake:
     def __init__(self, root: str | os.PathLike | None = None) -> None:
         self.store = Store(root if root is not None else default_lake())
         self.root = self.store.root
+        self.damaged: dict[str, str] = {}  # lake files skipped because they are not whole files of their table
 
     def __repr__(self) -> str:
         return f"Lake({self.root!r})"
@@ -120,18 +139,60 @@ class Lake:
         return self.store.write_bytes(f"runs/run_date={run_date.isoformat()}/{row['run_id']}.parquet",
                                       parquet_bytes(table))
 
+    def _files(self, name: str, schema: pa.Schema, suffix: str = ".parquet") -> list[str]:
+        """The table's files that are whole Parquet files of its schema. The others are skipped with a
+        warning that names them, and kept in ``self.damaged`` (URI -> reason): one damaged file must
+        never block a night's run or a query, and its videos are simply not counted as done."""
+        files = [v.uri for v in self.store.list(name) if v.uri.endswith(suffix)]
+        fs, paths, _ = self._paths(files, name)
+        good = []
+        for uri, path in zip(files, paths, strict=True):
+            reason = _damage(path, fs, schema)
+            if reason is None:
+                good.append(uri)
+            elif uri not in self.damaged:
+                self.damaged[uri] = reason
+                log.warning("skipping damaged lake file %s: %s (actionrec lake check --quarantine moves it aside)",
+                            uri, reason)
+        return good
+
     def dataset(self, name: str) -> Any:
         """A lazily scanned pyarrow dataset of a run table (``run_date`` a DATE), or an empty table."""
         import pyarrow.dataset as ds
 
         schema = RUN_TABLES[name].append(RUN_DATE)
-        files = [v.uri for v in self.store.list(name) if v.uri.endswith(".parquet")]
+        files = self._files(name, RUN_TABLES[name])
         if not files:
             return schema.empty_table()
         fs, paths, base = self._paths(files, name)
         partitioning = ds.partitioning(pa.schema([RUN_DATE]), flavor="hive")
         return ds.dataset(paths, schema=schema, format="parquet", filesystem=fs, partitioning=partitioning,
                           partition_base_dir=base)
+
+    def check(self) -> dict[str, str]:
+        """Every damaged file in the lake's tables: URI -> reason."""
+        for name, schema in RUN_TABLES.items():
+            self._files(name, schema)
+        self._files("evaluations", EVALUATIONS, "/metrics.parquet")
+        return dict(self.damaged)
+
+    def quarantine(self, uri: str) -> str:
+        """Move a damaged file to ``_quarantine/`` under the same relative path; returns its new URI."""
+        rel = self._relative(uri)
+        data = self.store.read_bytes(rel)
+        if data is None:
+            raise StorageError(f"{uri} is gone")
+        target = self.store.write_bytes(f"{QUARANTINE}/{rel}", data)
+        self.store.delete(rel)
+        self.damaged.pop(uri, None)
+        return target
+
+    def _relative(self, uri: str) -> str:
+        from actionrec.io.uris import local_path
+
+        if self.store.is_s3:
+            return uri.removeprefix(self.root + "/")
+        return local_path(uri).relative_to(self.store.path).as_posix()
 
     def _paths(self, files: list[str], name: str) -> tuple[Any, list[str], str]:
         if self.store.is_s3:
@@ -280,7 +341,7 @@ class Lake:
         """All evaluations' metrics rows, as a lazily scanned dataset (or an empty table)."""
         import pyarrow.dataset as ds
 
-        files = [v.uri for v in self.store.list("evaluations") if v.uri.endswith("/metrics.parquet")]
+        files = self._files("evaluations", EVALUATIONS, "/metrics.parquet")
         if not files:
             return EVALUATIONS.empty_table()
         fs, paths, _ = self._paths(files, "evaluations")

@@ -29,6 +29,7 @@ RUNS = pa.schema([
     ("failed", pa.int64()), ("seconds", pa.float64()),
     # complete, or incomplete: videos_lost videos were not tagged (their shard failed); a rerun takes them
     ("status", pa.string()), ("videos_lost", pa.int64()),
+    ("damaged_files", pa.int64()),  # lake files skipped while planning (actionrec lake check)
 ])
 EVALUATIONS = pa.schema([
     ("model_name", pa.string()), ("model_version", pa.string()), ("labels_sha256", pa.string()), ("split", pa.string()),

@@ -49,10 +49,21 @@ def discover(source: str) -> list[VideoObject]:
     return list_videos(source)
 
 
-def plan_shards(videos: list[VideoObject], done: set[tuple[str, str]], shard_size: int) -> list[list[VideoObject]]:
-    """Videos not yet tagged ok by this model, cut into shards of ``shard_size``."""
+@dataclass(frozen=True)
+class Plan:
+    """The shards to tag, and the lake files that had to be skipped to plan them (URI -> reason)."""
+
+    shards: list[list[VideoObject]]
+    damaged: dict[str, str]
+
+
+def plan(lake: str, videos: list[VideoObject], model: PinnedModel, shard_size: int) -> Plan:
+    """Videos not yet tagged ok by this model, cut into shards of ``shard_size``. Damaged lake files
+    are skipped (their videos count as not done) and reported."""
+    lk = Lake(lake)
+    done = lk.done(model.name, model.version)
     todo = [v for v in videos if (v.uri, v.etag) not in done]
-    return [todo[i : i + shard_size] for i in range(0, len(todo), shard_size)]
+    return Plan([todo[i : i + shard_size] for i in range(0, len(todo), shard_size)], dict(lk.damaged))
 
 
 def _topk(labels: Iterable[Label]) -> list[dict[str, Any]]:
@@ -127,9 +138,10 @@ def tag_shard(lake: str, run_id: str, run_date: date, shard: int, videos: list[V
                           decode_workers=settings.decode_workers, device=settings.device,
                           decode_backend=settings.decode_backend, decode_timeout_s=settings.decode_timeout_s,
                           torch_compile=settings.torch_compile)
-    by_uri = {v.uri: v for v in videos}
-    results = [(by_uri[r.uri], r) for r in predictor.predict(list(by_uri), top_k=settings.top_k, clips=settings.clips,
-                                                             time_limit_s=settings.shard_timeout_s)]
+    by_uri = {v.uri: v for v in videos if v.error is None}
+    results = [(v, VideoPrediction(v.uri, "failed", v.error)) for v in videos if v.error is not None]
+    results += [(by_uri[r.uri], r) for r in predictor.predict(list(by_uri), top_k=settings.top_k, clips=settings.clips,
+                                                              time_limit_s=settings.shard_timeout_s)]
     preds, clips = prediction_rows(results, run_id=run_id, model=model)
     Lake(lake).write_shard(run_id, run_date, shard, preds, clips)
     counts = Counter(r.status for _, r in results)
@@ -139,15 +151,16 @@ def tag_shard(lake: str, run_id: str, run_date: date, shard: int, videos: list[V
 
 
 def run_row(*, run_id: str, flow: str, source: str, lake: str, model: PinnedModel, started_at: datetime,
-            listed: int, skipped: int, counts: dict[str, int], lost: int = 0) -> dict[str, Any]:
-    """The run's ``runs`` row; ``lost``: videos whose shard failed after its retries (a rerun takes them)."""
+            listed: int, skipped: int, counts: dict[str, int], lost: int = 0, damaged: int = 0) -> dict[str, Any]:
+    """The run's ``runs`` row; ``lost``: videos whose shard failed after its retries (a rerun takes
+    them); ``damaged``: lake files skipped while planning."""
     finished = datetime.now(UTC)
     return {"run_id": run_id, "flow": flow, "source": source, "lake": lake, "model_name": model.name,
             "model_version": model.version, "started_at": started_at, "finished_at": finished,
             "videos_listed": listed, "videos_skipped": skipped, "ok": counts.get("ok", 0),
             "partial": counts.get("partial", 0), "failed": counts.get("failed", 0),
             "seconds": (finished - started_at).total_seconds(),
-            "status": RUN_INCOMPLETE if lost else RUN_COMPLETE, "videos_lost": lost}
+            "status": RUN_INCOMPLETE if lost else RUN_COMPLETE, "videos_lost": lost, "damaged_files": damaged}
 
 
 def summary_markdown(lake: str, row: dict[str, Any], top: int = 10) -> str:
@@ -169,6 +182,9 @@ def summary_markdown(lake: str, row: dict[str, Any], top: int = 10) -> str:
     if row["videos_lost"]:
         lines += [f"**{row['videos_lost']} videos were not tagged** (their shard failed after its retries); "
                   "the next run takes them.", ""]
+    if row["damaged_files"]:
+        lines += [f"**{row['damaged_files']} damaged lake files were skipped** (their videos were tagged again); "
+                  "`actionrec lake check --quarantine` moves them aside.", ""]
     if labels:
         lines += ["## Top labels", "", "| label | videos |", "|---|---:|"]
         lines += [f"| {label} | {n} |" for label, n in labels] + [""]
