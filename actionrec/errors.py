@@ -93,6 +93,10 @@ class ConcurrentUpdateError(ActionRecError):
     again against what is there now."""
 
 
+class LakeBusyError(ActionRecError):
+    """Another run holds the lake's lease (it is tagging the same lake): rerun later, or wait longer."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether trying again may heal ``exc``: never for our own permanent errors (a bad config, a
     missing model, a bad label table); yes for outages, and for errors we did not anticipate (a lost
@@ -106,7 +110,7 @@ def exit_status(exc: BaseException) -> int:
     """The command line's exit status for an error that ended a command."""
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED
-    if isinstance(exc, RunIncompleteError | StorageUnavailableError | ConcurrentUpdateError):
+    if isinstance(exc, RunIncompleteError | StorageUnavailableError | ConcurrentUpdateError | LakeBusyError):
         return EXIT_INCOMPLETE
     if isinstance(exc, VideoError):
         return EXIT_SOME_FAILED

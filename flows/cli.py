@@ -71,6 +71,14 @@ def cmd_tag(args: argparse.Namespace) -> int:
     Lake(lake).check_writable()
     if not is_s3(args.source):
         list_videos(args.source)  # a missing source is a ConfigError now, not after Prefect started
+    if settings.lease_wait_s == 0:
+        from actionrec.errors import LakeBusyError
+        from actionrec.lake.lease import Lease
+
+        held = Lease(lake, "tag", "check", ttl_s=settings.lease_ttl_s).holder()
+        if held is not None:  # say so now, rather than after Prefect started
+            raise LakeBusyError(f"lake {lake} is being tagged by {held['owner']} (lease until {held['expires']}); "
+                                "rerun later, or wait with --lease-wait")
     pinned = resolve_model(args.model, lake, settings.device)
     quiet_prefect_console(args.verbose)
     from flows.tag import tag_flow

@@ -1,5 +1,6 @@
-"""Nightly tagging: pin the model, list the archive, skip what this model already tagged, tag the
-rest in shards, record the run, and leave a summary a person can read in the Prefect UI."""
+"""Nightly tagging: take the lake's lease, pin the model, list the archive, skip what this model
+already tagged, tag the rest in shards, record the run, and leave a summary a person can read in
+the Prefect UI."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from actionrec.errors import RunIncompleteError
 from actionrec.inference.settings import DecodeBackend
 from actionrec.lake.lake import default_lake
+from actionrec.lake.lease import Lease
 from actionrec.pipelines.settings import TAG_DEFAULTS as D
 from actionrec.pipelines.settings import TagSettings
 from actionrec.pipelines.tagging import new_run_id, run_row
@@ -26,20 +28,33 @@ def tag_flow(source: str, lake: str | None = None, model: str | None = None, top
              device: str | None = D.device, decode_backend: DecodeBackend = D.decode_backend,
              decode_timeout_s: float | None = D.decode_timeout_s, torch_compile: bool = D.torch_compile,
              shard_size: int = D.shard_size, shard_timeout_s: float = D.shard_timeout_s,
+             lease_ttl_s: float = D.lease_ttl_s, lease_wait_s: float = D.lease_wait_s,
              progress: bool = False) -> dict[str, Any]:
     """Tag every new or changed video under ``source`` into ``lake`` with ``model`` (default: the lake's
-    champion); returns the ``runs`` row. Raises ``RunIncompleteError`` (with that row) when a shard was
-    lost after its retries: what was tagged is kept, and the next run takes the rest."""
-    from tqdm.auto import tqdm
-
-    log = get_run_logger()
+    champion); returns the ``runs`` row. Only one tag run works on a lake at a time (its lease);
+    raises ``RunIncompleteError`` (with that row) when a shard was lost after its retries: what was
+    tagged is kept, and the next run takes the rest."""
     lake = lake or default_lake()
     settings = TagSettings(top_k=top_k, clips=clips, batch_size=batch_size, decode_workers=decode_workers,
                            device=device, decode_backend=decode_backend, decode_timeout_s=decode_timeout_s,
-                           torch_compile=torch_compile, shard_size=shard_size, shard_timeout_s=shard_timeout_s)
+                           torch_compile=torch_compile, shard_size=shard_size, shard_timeout_s=shard_timeout_s,
+                           lease_ttl_s=lease_ttl_s, lease_wait_s=lease_wait_s)
     started = datetime.now(timezone.utc)
-    run_id, run_date = new_run_id(started), started.date()
+    run_id = new_run_id(started)
+    with Lease(lake, "tag", f"tag run {run_id}", ttl_s=settings.lease_ttl_s, wait_s=settings.lease_wait_s):
+        row = _tag(source, lake, model, settings, run_id, started, progress)
+    if row["videos_lost"]:
+        raise RunIncompleteError(f"{row['videos_lost']} videos were not tagged because their shard failed; rerun "
+                                 f"to take them (run {run_id})", row)
+    return row
 
+
+def _tag(source: str, lake: str, model: str | None, settings: TagSettings, run_id: str, started: datetime,
+         progress: bool) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    log = get_run_logger()
+    run_date = started.date()
     pinned = resolve_model(model, lake, settings.device)
     videos = discover_videos(source)
     planned = plan_shards(lake, videos, pinned, settings.shard_size)
@@ -70,7 +85,4 @@ def tag_flow(source: str, lake: str | None = None, model: str | None = None, top
                   damaged=len(planned.damaged))
     write_run(lake, row, run_date)
     publish_summary(lake, row, not_ok)
-    if lost:
-        raise RunIncompleteError(f"{lost} videos were not tagged because their shard failed; rerun to take them "
-                                 f"(run {run_id})", row)
     return row

@@ -30,11 +30,18 @@ class TagSettings(InferenceSettings):
 
     shard_size: int = option(64, "videos per shard: one task, one pair of Parquet files, retried as a whole")
     shard_timeout_s: float = option(7200.0, "seconds a shard may run before it is stopped (and retried once)")
+    lease_ttl_s: float = option(600.0, "seconds a run's claim on the lake lasts unless renewed (the run renews "
+                                       "it; a crashed run's claim expires)")
+    lease_wait_s: float = option(0.0, "seconds to wait while another run is tagging the same lake (0: exit at once)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_int("TagSettings", "shard_size", self.shard_size, 1)
         check_positive_seconds("TagSettings", "shard_timeout_s", self.shard_timeout_s)
+        check_positive_seconds("TagSettings", "lease_ttl_s", self.lease_ttl_s)
+        w = self.lease_wait_s
+        if isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w) or w < 0:
+            raise ConfigError(f"TagSettings.lease_wait_s must be a finite number of seconds >= 0, got {w!r}")
 
 
 @dataclass(frozen=True)

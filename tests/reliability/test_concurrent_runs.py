@@ -1,6 +1,7 @@
-"""Runs at the same time on one lake: two tag runs corrupt none of each other's files and leave every
-video one current row; two retrain runs never lose a promotion (the champion moves by
-compare-and-swap, and every promotion in the history was decided against the champion it replaced)."""
+"""Runs at the same time on one lake: the second of two tag runs waits for the first's lease and
+tags nothing twice (a folder and S3); two retrain runs never lose a promotion (the champion moves
+by compare-and-swap, and every promotion in the history was decided against the champion it
+replaced)."""
 
 from __future__ import annotations
 
@@ -8,44 +9,66 @@ import json
 import os
 import subprocess
 import sys
+import time
 
+import boto3
 import pyarrow.parquet as pq
 from checkpoints import write_tiny_checkpoint
 from videos import write_indexed
 
 from actionrec.lake.query import query
 
-N = 40
 
-
-def test_two_runs_at_once(prefect_api, tmp_path):
-    src = tmp_path / "src"
-    src.mkdir()
-    for i in range(N):
-        write_indexed(src / f"v{i:02d}.mp4", 20 + i)
-    model = write_tiny_checkpoint(tmp_path / "model.pt", ["a", "b"])
-    lake = tmp_path / "lake"
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    cmd = [sys.executable, "-m", "deployments.cli", "tag", str(src), "--lake", str(lake), "--model", str(model),
-           "--shard-size", "1"]
-    # One shard per video makes each run last several seconds, far longer than the two processes'
-    # start-up skew, so they overlap (asserted below).
+def _two_runs(source: str, lake: str, model, env, n: int, extra: list[str]) -> list[dict]:
+    cmd = [sys.executable, "-m", "deployments.cli", "tag", source, "--lake", lake, "--model", str(model),
+           "--shard-size", "1", "--clips", "1", "--lease-wait", "300", "--json", *extra]
     runs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [r.communicate(timeout=600) for r in runs]
     assert [r.returncode for r in runs] == [0, 0], [o[1][-2000:] for o in outs]
-    files = list(lake.rglob("*.parquet"))
-    for f in files:
+    rows = sorted((json.loads(o[0].strip().splitlines()[-1]) for o in outs), key=lambda r: r["ok"])
+    assert [(r["ok"], r["videos_skipped"]) for r in rows] == [(0, n), (n, 0)]  # the second run found it all done
+    latest = query(lake, "SELECT video_uri, count(*) FROM predictions WHERE status = 'ok' GROUP BY 1")[1]
+    assert len(latest) == n and all(count == 1 for _, count in latest)  # never a video twice
+    spans = query(lake, "SELECT started_at, finished_at FROM runs ORDER BY started_at")[1]
+    assert spans[1][0] < spans[0][1], "the two runs must overlap for this test to mean anything"
+    return rows
+
+
+def test_two_tag_runs_on_one_lake_never_tag_a_video_twice(prefect_api, tmp_path):
+    """Reported: two runs at once both tagged everything (160 rows for 80 videos). The second waits
+    for the first's lease (--lease-wait), then finds everything done."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(12):
+        write_indexed(src / f"v{i:02d}.mp4", 20 + i)
+    model = write_tiny_checkpoint(tmp_path / "model.pt", ["a", "b"])
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    _two_runs(str(src), str(tmp_path / "lake"), model, env, 12, [])
+    for f in (tmp_path / "lake").rglob("*.parquet"):
         pq.read_table(f)  # every file whole
-    spans = query(str(lake), "SELECT run_id, started_at, finished_at FROM runs ORDER BY started_at")[1]
-    run_ids = {r[0] for r in spans}
-    assert len(run_ids) == 2
-    (_, a_start, a_end), (_, b_start, b_end) = spans
-    assert b_start < a_end, "the two runs must overlap for this test to mean anything"
-    latest = query(str(lake), "SELECT video_uri, status FROM latest_predictions")[1]
-    assert len(latest) == N and {s for _, s in latest} == {"ok"}
-    per_run = query(str(lake), "SELECT run_id, count(*) FROM predictions GROUP BY 1")[1]
-    assert sum(n for _, n in per_run) <= 2 * N  # at most one row per (run, video): no shard written twice
-    assert all(run in run_ids for run, _ in per_run)
+
+
+def test_two_tag_runs_on_one_s3_lake_never_tag_a_video_twice(prefect_api, s3_endpoint, media, tmp_path):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="busy")
+    for i in range(8):
+        s3.upload_file(str(media["mp4" if i % 2 else "mkv"]), "busy", f"videos/v{i}.mp4")
+    model = write_tiny_checkpoint(tmp_path / "model.pt", ["a", "b"])
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    _two_runs("s3://busy/videos", "s3://busy/lake", model, env, 8, ["--s3-endpoint-url", s3_endpoint])
+
+
+def test_a_busy_lake_is_said_at_once(tmp_path, media, capsys):
+    from actionrec.lake.lease import Lease
+    from deployments.cli import main
+
+    model = write_tiny_checkpoint(tmp_path / "model.pt", ["a", "b"])
+    with Lease(tmp_path / "lake", "tag", "the nightly run", ttl_s=60):
+        started = time.monotonic()
+        assert main(["tag", str(media["mp4"]), "--lake", str(tmp_path / "lake"), "--model", str(model)]) == 3
+    err = capsys.readouterr().err
+    assert "being tagged by the nightly run" in err and len(err.strip().splitlines()) == 1
+    assert time.monotonic() - started < 5
 
 
 def test_two_retrains_at_once_keep_one_consistent_champion_history(prefect_api, tmp_path):
