@@ -300,9 +300,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from actionrec.lake.query import query
+    from actionrec.lake.query import QueryLimits, query
 
-    cols, rows = query(lake_of(args), args.sql)
+    cols, rows = query(lake_of(args), args.sql, limits=QueryLimits(**options_from(args, QueryLimits)))
     print_rows(cols, rows, "json" if args.json else args.format)
     return EXIT_OK
 
@@ -441,6 +441,7 @@ def cmd_models_rollback(args: argparse.Namespace) -> int:
 def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], None]] = ()) -> argparse.ArgumentParser:
     """The core commands; ``extensions(sub, common)`` add more (the pipeline layers add tag, retrain, serve...)."""
     from actionrec import __version__
+    from actionrec.lake.query import QueryLimits
     from actionrec.training.config import TrainConfig
 
     common = _common()
@@ -513,6 +514,7 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     p.add_argument("sql", help="one SELECT statement (required)")
     add_lake(p)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output (default: table)")
+    add_options(p, QueryLimits)
     add_json(p)
     p.set_defaults(func=cmd_query)
 

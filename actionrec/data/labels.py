@@ -15,12 +15,13 @@ import hashlib
 import io
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from actionrec.errors import ConfigError
 from actionrec.io.uris import is_s3, local_path, normalize_uri, relative_identity, split_s3
+from actionrec.options import option
 
 SPLITS = ("train", "val", "test")
 VAL_SHARE = 0.15
@@ -90,12 +91,10 @@ def _read_bytes(path: str) -> bytes:
 class LabelRules:
     """Repairs a person may opt into; without them, a table that needs one is refused."""
 
-    fold_case: bool = field(default=False, metadata={
-        "cli": True, "flag": "--fold-label-case",
-        "help": "labels that differ only in case are one class, spelled as most rows spell it"})
-    drop_repeats: bool = field(default=False, metadata={
-        "cli": True, "flag": "--drop-repeated-rows",
-        "help": "a row repeated word for word (same video, label and split) counts once"})
+    fold_case: bool = option(False, "labels that differ only in case are one class, spelled as most rows spell it",
+                             flag="--fold-label-case")
+    drop_repeats: bool = option(False, "a row repeated word for word (same video, label and split) counts once",
+                                flag="--drop-repeated-rows")
 
 
 NO_REPAIRS = LabelRules()

@@ -21,8 +21,9 @@ from typing import Any
 
 from actionrec.data.clips import DecodedVideo
 from actionrec.errors import ConfigError
-from actionrec.inference.settings import DECODE_BACKENDS, check_positive_seconds
+from actionrec.inference.settings import DECODE_BACKENDS
 from actionrec.io import s3
+from actionrec.options import check_positive_seconds
 
 log = logging.getLogger(__name__)
 _applied_env: dict[str, str] = {}

@@ -4,34 +4,16 @@ fields, the tag settings extend them)."""
 
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from dataclasses import dataclass
+from typing import Literal, get_args
 
 from actionrec.errors import ConfigError
+from actionrec.options import check_int, check_positive_seconds, option
 
 DecodeBackend = Literal["process", "thread"]
 DECODE_BACKENDS: tuple[str, ...] = get_args(DecodeBackend)
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
-
-
-def option(default: Any, help: str, *, cli: bool = True, flag: str | None = None) -> Any:
-    """A settings field with its help text (the CLI shows it with the default) and, when the field's
-    name would not make the usual flag, the flag to use."""
-    return field(default=default, metadata={"help": help, "cli": cli, "flag": flag})
-
-
-def check_int(owner: str, name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{owner}.{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def check_positive_seconds(owner: str, name: str, value: Any) -> None:
-    """A finite number of seconds > 0 (``nan``, ``inf`` and 0 are refused where they are parsed)."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-    if not ok:
-        raise ConfigError(f"{owner}.{name} must be a finite number of seconds > 0, got {value!r}")
 
 
 @dataclass(frozen=True)

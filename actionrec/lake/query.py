@@ -3,17 +3,41 @@
 Tables are registered as pyarrow datasets (scanned lazily, S3 through pyarrow's filesystem), so an
 ``s3://`` lake works offline without DuckDB's ``httpfs`` extension. After the views exist, external
 file access is switched off and the configuration is locked; only SELECT statements are accepted.
+A query runs under a memory limit and a time limit (``QueryLimits``), and DuckDB gets no temporary
+directory: nothing spills to disk, so nothing on disk is readable through it either.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from actionrec.errors import ConfigError
 from actionrec.lake.lake import Lake
 from actionrec.lake.schema import RUN_TABLES
+from actionrec.options import check_int, check_positive_seconds, option
+
+
+class QueryLimitError(ConfigError):
+    """A query was stopped by its memory or time limit."""
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    memory_mb: int = option(2048, "memory a query may use, in MB; past it the query stops and says so",
+                            flag="--memory-limit")
+    timeout_s: float = option(300.0, "seconds a query may run; past it the query stops and says so",
+                              flag="--timeout")
+
+    def __post_init__(self) -> None:
+        check_int("QueryLimits", "memory_mb", self.memory_mb, 16)
+        check_positive_seconds("QueryLimits", "timeout_s", self.timeout_s)
+
+
+NO_LIMITS_GIVEN = QueryLimits()
 
 LATEST = """
 CREATE VIEW latest_predictions AS
@@ -26,13 +50,13 @@ WHERE _rank = 1
 """
 
 
-def connect(lake: str | os.PathLike) -> Any:
+def connect(lake: str | os.PathLike, limits: QueryLimits = NO_LIMITS_GIVEN) -> Any:
     """An in-memory DuckDB connection with the lake's views, locked down for read-only use.
     A location with no lake is a ``ConfigError`` (a mistyped path must not look like an empty lake)."""
     import duckdb
 
     lk = Lake(lake).require()
-    con = duckdb.connect(":memory:")
+    con = duckdb.connect(":memory:", config={"memory_limit": f"{limits.memory_mb}MB", "temp_directory": ""})
     for name in RUN_TABLES:
         con.register(f"_{name}", lk.dataset(name))
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}")
@@ -59,18 +83,28 @@ def check_read_only(sql: str) -> None:
             raise ConfigError(f"only read-only SELECT queries are allowed here (got {kind})")
 
 
-def query(lake: str | os.PathLike, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
-          ) -> tuple[list[str], list[tuple[Any, ...]]]:
+def query(lake: str | os.PathLike, sql: str, params: Sequence[Any] | dict[str, Any] | None = None,
+          limits: QueryLimits = NO_LIMITS_GIVEN) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of a read-only query over the lake views. Values go in ``params``
     (``?`` or ``$name`` placeholders), never into the SQL text."""
     import duckdb
 
     check_read_only(sql)
-    con = connect(lake)
+    con = connect(lake, limits)
+    timer = threading.Timer(limits.timeout_s, con.interrupt)
+    timer.daemon = True
+    timer.start()
     try:
         cur = con.execute(sql, params) if params is not None else con.execute(sql)
         return [d[0] for d in cur.description], cur.fetchall()
+    except duckdb.InterruptException as e:
+        raise QueryLimitError(f"the query was stopped at its time limit of {limits.timeout_s:g} s "
+                              "(--timeout raises it)") from e
+    except duckdb.OutOfMemoryException as e:
+        raise QueryLimitError(f"the query needed more than its memory limit of {limits.memory_mb} MB "
+                              "(--memory-limit raises it)") from e
     except duckdb.Error as e:
         raise ConfigError(f"query failed: {e}") from e
     finally:
+        timer.cancel()
         con.close()

@@ -14,8 +14,9 @@ from typing import Any, Literal, get_args
 
 from actionrec.errors import ConfigError
 from actionrec.inference.settings import DEFAULTS as INFERENCE_DEFAULTS
-from actionrec.inference.settings import InferenceSettings, check_int, check_positive_seconds, option
+from actionrec.inference.settings import InferenceSettings
 from actionrec.names import DEFAULT_MODEL_NAME, check_name
+from actionrec.options import check_int, check_positive_seconds, check_seconds_or_zero, option
 
 EvalSplit = Literal["val", "test"]
 EVAL_SPLITS: tuple[str, ...] = get_args(EvalSplit)
@@ -39,9 +40,7 @@ class TagSettings(InferenceSettings):
         check_int("TagSettings", "shard_size", self.shard_size, 1)
         check_positive_seconds("TagSettings", "shard_timeout_s", self.shard_timeout_s)
         check_positive_seconds("TagSettings", "lease_ttl_s", self.lease_ttl_s)
-        w = self.lease_wait_s
-        if isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w) or w < 0:
-            raise ConfigError(f"TagSettings.lease_wait_s must be a finite number of seconds >= 0, got {w!r}")
+        check_seconds_or_zero("TagSettings", "lease_wait_s", self.lease_wait_s)
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ own learning rate and weight decay, not AdamW's.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, get_args
 
 from actionrec.errors import ConfigError
+from actionrec.options import option
 
 Optimizer = Literal["adamw", "sgd"]
 Loss = Literal["ce", "focal"]
@@ -26,43 +27,36 @@ OPTIMIZER_DEFAULTS: dict[str, dict[str, float]] = {
 }
 
 
-def _opt(default: Any, help: str, *, cli: bool = True) -> Any:
-    """A field with its help text (the CLI shows it with the default)."""
-    if isinstance(default, dict):
-        return field(default_factory=dict, metadata={"help": help, "cli": cli})
-    return field(default=default, metadata={"help": help, "cli": cli})
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run depends on; validated here so a typo fails before any work."""
 
-    arch: str = _opt("tiny3d", "architecture (see `actionrec models`)")
-    epochs: int = _opt(40, "passes over the training split")
-    batch_size: int = _opt(8, "clips per optimisation step")
-    optimizer: Optimizer = _opt("adamw", "optimizer")
-    lr: float | None = _opt(None, "learning rate (unset: 2e-3 for adamw, 0.01 for sgd)")
-    momentum: float = _opt(0.9, "SGD momentum")
-    weight_decay: float | None = _opt(None, "weight decay (unset: 0.05 for adamw, 1e-4 for sgd)")
-    warmup_epochs: int = _opt(1, "epochs of linear learning-rate warm-up before the cosine decay")
-    loss: Loss = _opt("ce", "ce (cross-entropy) or focal (for imbalanced labels)")
-    focal_gamma: float = _opt(2.0, "focal loss gamma")
-    class_weighted: bool = _opt(False, "inverse-frequency class weights in the loss")
-    balanced_sampling: bool = _opt(False, "sample classes equally often")
-    label_smoothing: float = _opt(0.0, "label smoothing in [0, 1)")
-    augment: bool = _opt(True, "apply the flips/reversals the data set declares (augment.json)")
-    seed: int = _opt(0, "random seed")
-    amp: bool = _opt(True, "bf16 autocast on CUDA")
-    patience: int = _opt(0, "early stopping after this many epochs without a better val top-1 (0: off)")
-    pretrained: str | None = _opt(None, "pretrained weights for --arch, e.g. KINETICS400_V1 (from the local cache)")
-    freeze_backbone: bool = _opt(False, "train the new head only")
-    backbone_lr_mult: float = _opt(1.0, "backbone learning rate = lr x this")
-    num_workers: int = _opt(0, "data loader worker processes")
-    device: str | None = _opt(None, "cpu, cuda, cuda:1 ... (unset: cuda when present)")
-    max_skipped_share: float = _opt(0.05, "largest share of unreadable training videos that are skipped "
+    arch: str = option("tiny3d", "architecture (see `actionrec models`)")
+    epochs: int = option(40, "passes over the training split")
+    batch_size: int = option(8, "clips per optimisation step")
+    optimizer: Optimizer = option("adamw", "optimizer")
+    lr: float | None = option(None, "learning rate (unset: 2e-3 for adamw, 0.01 for sgd)")
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float | None = option(None, "weight decay (unset: 0.05 for adamw, 1e-4 for sgd)")
+    warmup_epochs: int = option(1, "epochs of linear learning-rate warm-up before the cosine decay")
+    loss: Loss = option("ce", "ce (cross-entropy) or focal (for imbalanced labels)")
+    focal_gamma: float = option(2.0, "focal loss gamma")
+    class_weighted: bool = option(False, "inverse-frequency class weights in the loss")
+    balanced_sampling: bool = option(False, "sample classes equally often")
+    label_smoothing: float = option(0.0, "label smoothing in [0, 1)")
+    augment: bool = option(True, "apply the flips/reversals the data set declares (augment.json)")
+    seed: int = option(0, "random seed")
+    amp: bool = option(True, "bf16 autocast on CUDA")
+    patience: int = option(0, "early stopping after this many epochs without a better val top-1 (0: off)")
+    pretrained: str | None = option(None, "pretrained weights for --arch, e.g. KINETICS400_V1 (from the local cache)")
+    freeze_backbone: bool = option(False, "train the new head only")
+    backbone_lr_mult: float = option(1.0, "backbone learning rate = lr x this")
+    num_workers: int = option(0, "data loader worker processes")
+    device: str | None = option(None, "cpu, cuda, cuda:1 ... (unset: cuda when present)")
+    max_skipped_share: float = option(0.05, "largest share of unreadable training videos that are skipped "
                                           "(with a warning, listed in the card) before training refuses")
-    arch_kwargs: dict[str, Any] = _opt({}, "architecture arguments (width, dropout...)", cli=False)
-    spec_overrides: dict[str, Any] = _opt({}, "input spec fields to change (frames_per_clip, crop_size...)", cli=False)
+    arch_kwargs: dict[str, Any] = option({}, "architecture arguments (width, dropout...)", cli=False)
+    spec_overrides: dict[str, Any] = option({}, "input spec fields to change (frames_per_clip, crop_size...)", cli=False)
 
     def __post_init__(self) -> None:
         def finite(x: Any) -> bool:
