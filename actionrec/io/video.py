@@ -49,7 +49,9 @@ _THREADED_PIXELS = 1280 * 720
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container says, plus what the packet index found (when it was read)."""
+    """What the container says, plus what the packet index found (when it was read). ``width`` and
+    ``height`` are as a player shows the video: ``rotation`` (degrees counter-clockwise, from the
+    display matrix a phone writes) already applied."""
 
     duration_s: float
     fps: float
@@ -60,6 +62,7 @@ class VideoInfo:
     has_audio: bool
     container: str
     bytes: int | None = None
+    rotation: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,20 +148,44 @@ def _fps_of(stream: av.video.stream.VideoStream) -> Fraction:
 
 
 def _video_info(container: av.container.InputContainer, source: Source, num_frames: int, duration_s: float,
-                fps: Fraction) -> VideoInfo:
+                fps: Fraction, rotation: int) -> VideoInfo:
     """The one place a ``VideoInfo`` is built, from an open container and what was counted."""
     cc = container.streams.video[0].codec_context
+    turned = rotation % 180 != 0
     return VideoInfo(
         duration_s=float(duration_s),
         fps=float(fps),
         num_frames=int(num_frames),
-        width=cc.width,
-        height=cc.height,
+        width=cc.height if turned else cc.width,
+        height=cc.width if turned else cc.height,
         codec=cc.name,
         has_audio=bool(container.streams.audio),
         container=container.format.name,
         bytes=_size_of(source),
+        rotation=rotation,
     )
+
+
+def _display_rotation(container: av.container.InputContainer) -> int:
+    """Degrees counter-clockwise (0, 90, 180 or -90) that a player turns the stored frames, from the
+    display matrix of the first frame (PyAV exposes it on frames only). The container is left at
+    its start."""
+    stream = container.streams.video[0]
+    degrees = 0
+    try:
+        for frame in container.decode(stream):
+            degrees = int(round((frame.rotation or 0) / 90.0)) * 90
+            break
+    except av.error.FFmpegError:
+        pass
+    container.seek(0, backward=True, any_frame=False)
+    degrees %= 360
+    return degrees - 360 if degrees > 180 else degrees
+
+
+def upright(frame_hwc: np.ndarray, rotation: int) -> np.ndarray:
+    """A frame as a player shows it: turned ``rotation`` degrees counter-clockwise."""
+    return np.rot90(frame_hwc, k=rotation // 90) if rotation else frame_hwc
 
 
 def probe(source: Source) -> VideoInfo:
@@ -180,7 +207,7 @@ def probe(source: Source) -> VideoInfo:
                 frames = int(round(duration * float(fps)))
         if duration <= 0 and frames:
             duration = frames / float(fps)
-        return _video_info(container, source, frames, duration, fps)
+        return _video_info(container, source, frames, duration, fps, _display_rotation(container))
     finally:
         container.close()
 
@@ -259,6 +286,7 @@ class VideoReader:
         self.damage: list[str] = []  # problems met while decoding (skipped packets, early end)
         self._wanted: set[int] | None = None  # presentation times still to return (skip the rest)
         self.skip_nonref = True
+        self._rotation: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -315,7 +343,15 @@ class VideoReader:
     def info(self) -> VideoInfo:
         """Facts from the container, with frame count and duration from the index (what is readable)."""
         grid = self.index()
-        return _video_info(self._container, self._source, len(grid), float(self.duration), self.fps)
+        return _video_info(self._container, self._source, len(grid), float(self.duration), self.fps, self.rotation)
+
+    @property
+    def rotation(self) -> int:
+        """Degrees counter-clockwise a player turns the stored frames; ``read`` returns them turned."""
+        if self._rotation is None:
+            self._configure_threads()  # before the first decode opens the codec
+            self._rotation = _display_rotation(self._container)
+        return self._rotation
 
     @property
     def duration(self) -> Fraction:
@@ -478,8 +514,10 @@ class VideoReader:
         pending: tuple[int, av.VideoFrame] | None = None
         last: tuple[int, av.VideoFrame] | None = None
 
+        rotation = self.rotation
+
         def keep(target: int, frame: av.VideoFrame) -> None:
-            got[target] = frame.to_ndarray(format="rgb24", width=width, height=height)
+            got[target] = upright(frame.to_ndarray(format="rgb24", width=width, height=height), rotation)
             self.stats.frames_converted += 1
 
         i = 0

@@ -156,3 +156,32 @@ def test_skipping_unreferenced_frames_changes_nothing_returned(media, kind):
                                                              for t in times]
     if kind == "mp4_one_key":  # B-frames nobody refers to are never decoded
         assert skipped.stats.frames_decoded < full.stats.frames_decoded
+
+
+@pytest.mark.parametrize("degrees", [90, -90, 180])
+def test_frames_come_out_as_a_player_shows_them(tmp_path, degrees):
+    """Reported: a phone video with a rotation tag was reported in its stored size and its frames came
+    out sideways. The display matrix is applied to frames and sizes."""
+    import av
+
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+        stream.set_display_rotation(degrees)
+        stored = np.zeros((32, 64, 3), np.uint8)
+        stored[:, :16] = 255  # a white bar on the stored frame's left
+        for _ in range(10):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    info = actionrec.probe(path)
+    turned = degrees % 180 != 0
+    assert (info.width, info.height, info.rotation) == ((32, 64, degrees) if turned else (64, 32, degrees))
+    frame = actionrec.read_frames(path, [0.5])[0]
+    white = frame.mean(axis=2) > 127
+    expected = np.rot90(stored.mean(axis=2) > 127, k=degrees // 90)
+    assert frame.shape[:2] == expected.shape and (white == expected).mean() > 0.95
+    with VideoReader(path) as reader:
+        assert (reader.info().width, reader.info().height) == (info.width, info.height)
