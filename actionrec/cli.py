@@ -34,10 +34,12 @@ from actionrec.errors import (
     EXIT_SOME_FAILED,
     EXIT_USAGE,
     ActionRecError,
+    Terminated,
     exit_status,
 )
 from actionrec.inference.settings import DEFAULTS, InferenceSettings
 from actionrec.names import DEFAULT_MODEL_NAME
+from actionrec.stopping import stop_on_signals
 
 __all__ = ["EXIT_INCOMPLETE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "main"]
 
@@ -568,9 +570,12 @@ def main(argv: Sequence[str] | None = None,
     args = parser.parse_args(argv)
     try:
         apply_endpoint(args)
-        return int(args.func(args))
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        with stop_on_signals():
+            return int(args.func(args))
+    except (KeyboardInterrupt, Terminated) as e:
+        print(f"actionrec {args.command}: stopped ({'SIGTERM' if isinstance(e, Terminated) else 'Ctrl-C'}); what "
+              "was finished is kept, a rerun takes the rest", file=sys.stderr)
+        return exit_status(e)
     except ActionRecError as e:
         print(f"actionrec {args.command}: {e}", file=sys.stderr)
         return exit_status(e)

@@ -15,6 +15,7 @@ EXIT_SOME_FAILED = 1  # the work ran, some videos failed (each has its row and r
 EXIT_USAGE = 2  # usage or configuration error: fix the input, a retry will not help
 EXIT_INCOMPLETE = 3  # the run did not finish (a shard lost, storage unreachable): a rerun takes the rest
 EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_TERMINATED = 143  # SIGTERM
 
 
 class ActionRecError(Exception):
@@ -97,6 +98,14 @@ class LakeBusyError(ActionRecError):
     """Another run holds the lake's lease (it is tagging the same lake): rerun later, or wait longer."""
 
 
+class Interrupted(ActionRecError):
+    """The process was asked to stop (Ctrl-C, SIGTERM): never retried; a rerun takes the rest."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every ``finally`` (a lease, a server) runs."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether trying again may heal ``exc``: never for our own permanent errors (a bad config, a
     missing model, a bad label table); yes for outages, and for errors we did not anticipate (a lost
@@ -108,7 +117,9 @@ def is_transient(exc: BaseException) -> bool:
 
 def exit_status(exc: BaseException) -> int:
     """The command line's exit status for an error that ended a command."""
-    if isinstance(exc, KeyboardInterrupt):
+    if isinstance(exc, Terminated):
+        return EXIT_TERMINATED
+    if isinstance(exc, KeyboardInterrupt | Interrupted):
         return EXIT_INTERRUPTED
     if isinstance(exc, RunIncompleteError | StorageUnavailableError | ConcurrentUpdateError | LakeBusyError):
         return EXIT_INCOMPLETE

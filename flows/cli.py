@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from actionrec.cli import (
@@ -29,7 +31,9 @@ from actionrec.data.labels import LabelRules
 from actionrec.errors import ActionRecError, RunIncompleteError
 from actionrec.names import DEFAULT_MODEL_NAME
 from actionrec.pipelines.settings import RetrainSettings, TagSettings
+from actionrec.stopping import reraise_stop
 from actionrec.training.config import TrainConfig
+from flows.server import prefect_api
 
 
 def quiet_prefect_console(verbose: bool) -> None:
@@ -43,11 +47,22 @@ def quiet_prefect_console(verbose: bool) -> None:
             handler.setLevel(level)
 
 
+@contextmanager
+def orchestrated(verbose: bool) -> Iterator[None]:
+    """For the block: a Prefect API (a temporary server when none is set, stopped on every way out),
+    Prefect's console log quiet unless ``verbose``, Ctrl-C and SIGTERM ending the run in order.
+    Import the flows inside the block."""
+    with prefect_api():
+        quiet_prefect_console(verbose)
+        yield
+
+
 def run_flow(flow: Any, **parameters: Any) -> Any:
     """Run a flow in this process; its error (our own, typed) is raised again as it was raised."""
     from prefect.states import get_state_exception
 
     state = flow(**parameters, return_state=True)
+    reraise_stop()
     if state.is_completed():
         return state.result()
     exc = get_state_exception(state)
@@ -80,21 +95,21 @@ def cmd_tag(args: argparse.Namespace) -> int:
             raise LakeBusyError(f"lake {lake} is being tagged by {held['owner']} (lease until {held['expires']}); "
                                 "rerun later, or wait with --lease-wait")
     pinned = resolve_model(args.model, lake, settings.device)
-    quiet_prefect_console(args.verbose)
-    from flows.tag import tag_flow
+    with orchestrated(args.verbose):
+        from flows.tag import tag_flow
 
-    flow = tag_flow
-    if args.dask_address:
-        from prefect_dask import DaskTaskRunner
+        flow = tag_flow
+        if args.dask_address:
+            from prefect_dask import DaskTaskRunner
 
-        flow = tag_flow.with_options(task_runner=DaskTaskRunner(address=args.dask_address))
-    try:
-        row = run_flow(flow, source=args.source, lake=lake, model=pinned.ref, progress=show_progress(args),
-                       **{k: getattr(settings, k) for k in options_from(args, TagSettings)})
-    except RunIncompleteError as e:
-        if e.row is not None:
-            _print_run(e.row, args.json)
-        raise
+            flow = tag_flow.with_options(task_runner=DaskTaskRunner(address=args.dask_address))
+        try:
+            row = run_flow(flow, source=args.source, lake=lake, model=pinned.ref, progress=show_progress(args),
+                           **{k: getattr(settings, k) for k in options_from(args, TagSettings)})
+        except RunIncompleteError as e:
+            if e.row is not None:
+                _print_run(e.row, args.json)
+            raise
     _print_run(row, args.json)
     return EXIT_SOME_FAILED if row["failed"] else EXIT_OK
 
@@ -125,11 +140,11 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         from actionrec.models.refs import pin_model
 
         pin_model(settings.init, lake)
-    quiet_prefect_console(args.verbose)
-    from flows.retrain import retrain_flow
+    with orchestrated(args.verbose):
+        from flows.retrain import retrain_flow
 
-    summary = run_flow(retrain_flow, labels=args.labels, lake=lake, train_options=train_options, label_rules=rules,
-                       **{k: getattr(settings, k) for k in options_from(args, RetrainSettings)})
+        summary = run_flow(retrain_flow, labels=args.labels, lake=lake, train_options=train_options,
+                           label_rules=rules, **{k: getattr(settings, k) for k in options_from(args, RetrainSettings)})
     if args.json:
         emit_json(summary)
     else:
@@ -141,10 +156,11 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    quiet_prefect_console(args.verbose)
-    from flows.demo import run_demo
+    with orchestrated(args.verbose):
+        from flows.demo import run_demo
 
-    out = run_demo(args.dir, per_class=args.per_class, epochs=args.epochs, progress=show_progress(args))
+        out = run_demo(args.dir, per_class=args.per_class, epochs=args.epochs, progress=show_progress(args))
+        reraise_stop()
     r = out["retrain"]
     print(f"\nretrain: candidate {r['candidate_version']} top-1 {r['candidate_top1']:.1%} on {r['test_videos']} "
           f"held-out videos -> {'promoted' if r['promoted'] else 'not promoted'} ({r['reason']})")

@@ -13,6 +13,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -44,6 +45,11 @@ def _with_env(env: dict[str, str], fn: Callable[..., DecodedVideo], uri: str, *a
 
 def _s3_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+
+
+def _ignore_interrupts() -> None:
+    """Decode workers leave Ctrl-C to the main process, which stops them (no traceback per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _KillablePool(cf.ProcessPoolExecutor):
@@ -95,15 +101,18 @@ class DecodePool:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["actionrec.data.clips"])
         kwargs: dict[str, Any] = {"max_tasks_per_child": 500} if sys.version_info >= (3, 11) else {}
-        return _KillablePool(workers, mp_context=ctx, **kwargs)
+        return _KillablePool(workers, mp_context=ctx, initializer=_ignore_interrupts, **kwargs)
 
     def __enter__(self) -> DecodePool:
         self._executor = self._new_executor(self.workers)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            if exc_type is None:
+                self._executor.shutdown(wait=True, cancel_futures=True)
+            else:  # stopping on an error or a stop request: do not wait for the decodes in flight
+                self._kill(self._executor)
             self._executor = None
 
     @staticmethod

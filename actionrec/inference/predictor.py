@@ -23,6 +23,7 @@ from actionrec.inference.decode_pool import DecodePool
 from actionrec.inference.results import ClipPrediction, VideoPrediction, top_k_labels
 from actionrec.inference.settings import DEFAULTS, InferenceSettings
 from actionrec.models.checkpoint import LoadedModel
+from actionrec.stopping import check_stop
 
 NON_FINITE = "the model produced non-finite scores (NaN or inf) for this video"
 
@@ -140,6 +141,7 @@ class Predictor:
                     decoded.clips_nthwc = None  # the queue holds the clips now
                 if not queue:
                     continue
+                check_stop()
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"stopped after the {time_limit_s:g} s time limit")
                 batch, queue = queue[: self.batch_size], queue[self.batch_size :]

@@ -28,6 +28,26 @@ def _now() -> float:
     return time.time()
 
 
+def _started(pid: int) -> float | None:
+    """When process ``pid`` started (telling a live holder from a new process that reuses its pid)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def _held(record: dict[str, Any]) -> bool:
+    """A lease that is held: an owner, not expired, and, when the holder ran on this machine, its
+    process still alive (a run killed here frees the lake at once, not after its ttl)."""
+    if not record.get("owner") or record.get("expires_at", 0) <= _now():
+        return False
+    if record.get("host") == socket.gethostname() and record.get("pid") is not None:
+        return _started(int(record["pid"])) == record.get("pid_started")
+    return True
+
+
 def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat()
 
@@ -40,6 +60,7 @@ class Lease:
         self.lake = Lake(lake)
         self.rel = f"_lease/{job}.json"
         self.owner = f"{owner} on {socket.gethostname()} pid {os.getpid()}"
+        self.process = {"host": socket.gethostname(), "pid": os.getpid(), "pid_started": _started(os.getpid())}
         self.ttl_s, self.wait_s, self.poll_s = ttl_s, wait_s, poll_s
         self._mine: bytes | None = None
         self._stop = threading.Event()
@@ -48,7 +69,7 @@ class Lease:
 
     def _record(self, expires: float) -> bytes:
         return json.dumps({"owner": self.owner, "acquired_at": _iso(_now()), "expires_at": expires,
-                           "expires": _iso(expires)}).encode()
+                           "expires": _iso(expires), **self.process}).encode()
 
     def holder(self) -> dict[str, Any] | None:
         """The current lease, when it is held and not expired."""
@@ -56,14 +77,14 @@ class Lease:
         if not data:
             return None
         record = json.loads(data)
-        return record if record.get("owner") and record.get("expires_at", 0) > _now() else None
+        return record if _held(record) else None
 
     def acquire(self) -> None:
         deadline = _now() + self.wait_s
         while True:
             current = self.lake.store.read_bytes(self.rel)
             record = json.loads(current) if current else {}
-            if not record.get("owner") or record.get("expires_at", 0) <= _now():
+            if not _held(record):
                 mine = self._record(_now() + self.ttl_s)
                 if self.lake.store.compare_and_swap(self.rel, current, mine):
                     self._mine = mine

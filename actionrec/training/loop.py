@@ -28,6 +28,7 @@ from actionrec.errors import ConfigError, DataError
 from actionrec.io.atomic import atomic_path
 from actionrec.models.architectures import get_architecture, replace_head
 from actionrec.models.checkpoint import LoadedModel, build_model, save_checkpoint
+from actionrec.stopping import check_stop
 from actionrec.training.config import TrainConfig
 from actionrec.training.losses import class_weights, make_loss
 
@@ -192,6 +193,7 @@ def train(
         module.train()
         losses, correct, seen = 0.0, 0, 0
         for clips, target in loader:
+            check_stop()
             for g, base in zip(opt.param_groups, base_lrs, strict=True):
                 g["lr"] = base * factor(step)
             clips = clips.to(device, non_blocking=True)

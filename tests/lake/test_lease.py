@@ -71,3 +71,14 @@ def test_racing_runs_one_wins(lake):
     for t in threads:
         t.join()
     assert len(winners) == 1
+
+
+def test_a_holder_killed_on_this_machine_frees_the_lake_at_once(lake):
+    import subprocess
+    import sys
+
+    code = (f"from actionrec.lake.lease import Lease\nLease({lake!r}, 'tag', 'doomed run', ttl_s=600).acquire()\n"
+            "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    subprocess.run([sys.executable, "-c", code], timeout=120)
+    with Lease(lake, "tag", "next run", ttl_s=60) as next_run:  # no 600 s wait
+        assert next_run.holder()["owner"].startswith("next run")
