@@ -210,3 +210,14 @@ def test_models_registry_commands_on_an_s3_lake(checkpoint, s3_endpoint, tmp_pat
     assert "T" in when and when.endswith("+00:00")  # ISO 8601, UTC
     assert main(["models", "list", *where]) == 0
     assert [json.loads(x)["champion"] for x in capsys.readouterr().out.splitlines()] == [True, False]
+
+
+def test_a_lake_that_is_a_file_or_missing_is_a_usage_error(checkpoint, media, tmp_path, capsys):
+    from deployments.cli import main
+
+    a_file = tmp_path / "lake.txt"
+    a_file.write_text("not a folder")
+    assert main(["tag", str(media["mp4"]), "--lake", str(a_file), "--model", str(checkpoint)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert main(["models", "list", "--lake", str(tmp_path / "nowhere")]) == 2
+    assert "no lake at" in capsys.readouterr().err
