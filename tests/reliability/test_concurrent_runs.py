@@ -39,11 +39,11 @@ def test_two_tag_runs_on_one_lake_never_tag_a_video_twice(prefect_api, tmp_path)
     for the first's lease (--lease-wait), then finds everything done."""
     src = tmp_path / "src"
     src.mkdir()
-    for i in range(12):
+    for i in range(8):
         write_indexed(src / f"v{i:02d}.mp4", 20 + i)
     model = write_tiny_checkpoint(tmp_path / "model.pt", ["a", "b"])
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    _two_runs(str(src), str(tmp_path / "lake"), model, env, 12, [])
+    _two_runs(str(src), str(tmp_path / "lake"), model, env, 8, [])
     for f in (tmp_path / "lake").rglob("*.parquet"):
         pq.read_table(f)  # every file whole
 

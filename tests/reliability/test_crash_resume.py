@@ -17,7 +17,7 @@ from videos import write_indexed
 
 from actionrec.lake.query import query
 
-N = 40
+N = 20
 
 
 @pytest.fixture(scope="module")

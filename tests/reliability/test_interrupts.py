@@ -23,7 +23,7 @@ from videos import write_indexed
 
 from actionrec.lake.query import query
 
-N = 30
+N = 16
 
 
 @pytest.mark.parametrize("sig,to_group,status", [(signal.SIGINT, True, 130), (signal.SIGTERM, False, 143)])
