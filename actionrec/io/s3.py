@@ -10,7 +10,7 @@ Errors are sorted once, here: throttling, 5xx and network failures are ``Storage
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -126,32 +126,32 @@ def get_bytes(bucket: str, key: str) -> bytes | None:
     return None if found is None else found[0]
 
 
-def get_versioned(bucket: str, key: str) -> tuple[bytes, str] | None:
-    """The object's bytes and ETag, or None when it does not exist."""
+def _or_none(what: str, call: Callable[[], Any]) -> Any:
+    """``call()``'s result, None when the object does not exist, a typed error for anything else."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        obj = client().get_object(Bucket=bucket, Key=key)
-        return obj["Body"].read(), str(obj.get("ETag", ""))
+        return call()
     except ClientError as e:
         if _code(e) in _NOT_FOUND:
             return None
-        raise storage_error(e, f"cannot read s3://{bucket}/{key}") from e
+        raise storage_error(e, what) from e
     except BotoCoreError as e:
-        raise storage_error(e, f"cannot read s3://{bucket}/{key}") from e
+        raise storage_error(e, what) from e
+
+
+def get_versioned(bucket: str, key: str) -> tuple[bytes, str] | None:
+    """The object's bytes and ETag, or None when it does not exist."""
+
+    def read() -> tuple[bytes, str]:
+        obj = client().get_object(Bucket=bucket, Key=key)
+        return obj["Body"].read(), str(obj.get("ETag", ""))
+
+    return _or_none(f"cannot read s3://{bucket}/{key}", read)
 
 
 def head(bucket: str, key: str) -> dict[str, Any] | None:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        return client().head_object(Bucket=bucket, Key=key)
-    except ClientError as e:
-        if _code(e) in _NOT_FOUND:
-            return None
-        raise storage_error(e, f"cannot stat s3://{bucket}/{key}") from e
-    except BotoCoreError as e:
-        raise storage_error(e, f"cannot stat s3://{bucket}/{key}") from e
+    return _or_none(f"cannot stat s3://{bucket}/{key}", lambda: client().head_object(Bucket=bucket, Key=key))
 
 
 def delete(bucket: str, key: str) -> None:

@@ -65,6 +65,9 @@ def test_bad_files_become_failed_rows_and_others_go_on(media, model):
 def test_config_errors(model):
     with pytest.raises(ConfigError, match="batch_size"):
         Predictor(model, batch_size=0)
+    for bad in (float("nan"), float("inf"), 0, -1):  # reported: nan made the pool restart workers forever
+        with pytest.raises(ConfigError, match="decode_timeout_s"):
+            Predictor(model, decode_timeout_s=bad)
     with pytest.raises(ConfigError, match="clips"):
         list(Predictor(model).predict(["x.mp4"], clips=0))
 
