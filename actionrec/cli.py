@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from actionrec.data.labels import LabelRules
+from actionrec.engines.choice import EXPORT_FORMATS
 from actionrec.errors import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
@@ -331,6 +332,19 @@ def cmd_lake_check(args: argparse.Namespace) -> int:
     return EXIT_SOME_FAILED if damaged else EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from actionrec.engines.export import export
+    from actionrec.models.refs import load_model
+
+    done = export(load_model(args.model, lake=lake_of(args)), args.format, args.out)
+    if args.json:
+        emit_json(done.to_dict())
+    else:
+        print(f"{done.path} ({done.format}); against torch on a random batch: max probability difference "
+              f"{done.max_prob_diff:.2g}, top-1 {'agrees' if done.top1_agree else 'DIFFERS'}")
+    return EXIT_OK
+
+
 def cmd_models_archs(args: argparse.Namespace) -> int:
     from actionrec.models.architectures import get_architecture, list_architectures
 
@@ -528,6 +542,14 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     add_lake(m)
     add_json(m)
     m.set_defaults(func=cmd_lake_check)
+
+    p = sub.add_parser("export", parents=[common], help="write a model as OpenVINO IR or ONNX, to serve elsewhere")
+    p.add_argument("model", help="model reference: checkpoint, name[@version] in the lake, torchvision:<arch> (required)")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="openvino", help="(default: openvino)")
+    p.add_argument("--out", required=True, help="folder for the model file and its meta.json (required)")
+    add_lake(p)
+    add_json(p)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("models", parents=[common], help="architectures; a lake's model registry")
     add_json(p)

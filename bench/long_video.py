@@ -10,7 +10,9 @@ Each method runs in its own process (peak RSS is that process's), loads the same
 weights, seed 0), warms it up with one forward and reads the file once so it is in the page cache,
 then tags the video ``--repeats`` times; the table shows medians. Methods:
 - ``actionrec``: the production path, ``Predictor.predict_all`` (decode_clips in a decode worker
-  thread: packet index, forward decoding, seeks past keyframes only; batched inference);
+  thread: packet index, forward decoding, seeks past keyframes only; batched inference) with the
+  default engine (OpenVINO on CPU, opened from the conversion cache: this process never imports
+  torch); ``actionrec-torch``: the same with ``engine="torch"`` (eager fp32, the old default);
 - ``convert_sampled``: decode every frame, convert only the sampled ones, per-frame transforms;
 - ``textbook``: decode every frame into a list of RGB arrays, sample, per-frame transforms.
 The two baselines call the model as the textbook does (fp32, contiguous, ``inference_mode``).
@@ -90,12 +92,68 @@ def _baseline_clips(method: str, path: str, clips: int, spec) -> tuple[object, i
     return torch.stack(out).reshape(clips, SPEC_FRAMES, 3, CROP, CROP).permute(0, 2, 1, 3, 4), decoded
 
 
+def _checkpoint(model_name: str) -> str:
+    """The random-weight model (seed 0) every method feeds, saved once so the actionrec methods open
+    it by reference (and OpenVINO from its conversion cache) as a tag worker does."""
+    from bench.common import CACHE
+
+    path = CACHE / f"long_video_{model_name}" / "model.pt"
+    if not path.exists():
+        import torch
+
+        from actionrec.data.spec import InputSpec
+        from actionrec.models import build_model, save_checkpoint
+
+        spec = InputSpec(frames_per_clip=SPEC_FRAMES, sampling="stride", frame_stride=SPEC_STRIDE,
+                         sample_fps=None, short_side=SHORT, crop_size=CROP)
+        torch.manual_seed(0)
+        save_checkpoint(build_model(model_name, [str(i) for i in range(400)], spec=spec), path,
+                        {"model_name": f"bench-{model_name}"})
+    return str(path)
+
+
+def _actionrec_worker(method: str, path: str, clips: int, model_name: str, repeats: int) -> dict:
+    """The production path, without torch when the engine is OpenVINO."""
+    from actionrec.data.clips import decode_clips
+    from actionrec.engines.choice import choose_engine
+    from actionrec.engines.runners import open_runner
+    from actionrec.inference.predictor import Predictor
+    from actionrec.models.refs import pin_model
+
+    choice = choose_engine("torch" if method == "actionrec-torch" else "auto", "auto", "cpu")
+    runner = open_runner(pin_model(_checkpoint(model_name)), choice, batch_size=clips)
+    spec = runner.model.spec
+    predictor = Predictor(runner, batch_size=clips, decode_workers=1)
+    with open(path, "rb") as f:  # the same warm page cache for every method
+        while f.read(1 << 24):
+            pass
+    predictor.run_batch(np.zeros((clips, SPEC_FRAMES, CROP, CROP, 3), np.uint8))  # warm-up
+    baseline_rss = _status_mb("VmRSS")
+    _reset_peak()
+    decoded = decode_clips(path, spec, clips).frames_decoded  # what a decode worker runs
+    decode_rss = max(_status_mb("VmHWM") - baseline_rss, 0.0)
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        [result] = predictor.predict_all([path], clips=clips)
+        if result.status != "ok":
+            raise RuntimeError(f"actionrec could not tag {path}: {result.error}")
+        runs.append({"seconds": time.perf_counter() - started, "decode_s": result.decode_s,
+                     "model_s": result.infer_s})
+    needed = clips * SPEC_FRAMES
+    return {"method": method, "engine": str(choice), "torch_imported": "torch" in sys.modules,
+            **{k: statistics.median(r[k] for r in runs) for k in runs[0]},
+            "repeats": repeats, "runs_s": [r["seconds"] for r in runs], "frames_decoded": decoded,
+            "frames_needed": needed, "decoded_per_needed": decoded / needed, "peak_rss_mb": peak_rss_mb(),
+            "warm_rss_mb": baseline_rss, "decode_rss_mb": decode_rss}
+
+
 def worker(method: str, path: str, clips: int, model_name: str, repeats: int) -> dict:
+    if method.startswith("actionrec"):
+        return _actionrec_worker(method, path, clips, model_name, repeats)
     import torch
 
-    from actionrec.data.clips import decode_clips
     from actionrec.data.spec import InputSpec
-    from actionrec.inference.predictor import Predictor
     from actionrec.models import build_model
 
     spec = InputSpec(frames_per_clip=SPEC_FRAMES, sampling="stride", frame_stride=SPEC_STRIDE, sample_fps=None,
@@ -103,39 +161,27 @@ def worker(method: str, path: str, clips: int, model_name: str, repeats: int) ->
     torch.manual_seed(0)
     loaded = build_model(model_name, [str(i) for i in range(400)], spec=spec)
     module = loaded.module.eval()
-    predictor = Predictor(loaded, device="cpu", batch_size=clips, decode_workers=1)
     with open(path, "rb") as f:  # the same warm page cache for every method
         while f.read(1 << 24):
             pass
     with torch.inference_mode():  # warm-up: first-call costs (oneDNN primitives) belong to no method
         zeros = torch.zeros(clips, 3, SPEC_FRAMES, CROP, CROP)
         module(zeros)
-        predictor.run_batch(torch.zeros(clips, SPEC_FRAMES, CROP, CROP, 3, dtype=torch.uint8))
     baseline_rss = _status_mb("VmRSS")
     # First, untimed and without the model: the decode stage's own peak above the warm process
     # (before any timed run has grown the heap).
     _reset_peak()
-    if method == "actionrec":
-        decoded = decode_clips(path, spec, clips).frames_decoded  # what a decode worker runs
-    else:
-        _, decoded = _baseline_clips(method, path, clips, spec)
+    _, decoded = _baseline_clips(method, path, clips, spec)
     decode_rss = max(_status_mb("VmHWM") - baseline_rss, 0.0)
     runs = []
     for _ in range(repeats):
         started = time.perf_counter()
-        if method == "actionrec":
-            [result] = predictor.predict_all([path], clips=clips)
-            if result.status != "ok":
-                raise RuntimeError(f"actionrec could not tag {path}: {result.error}")
-            total = time.perf_counter() - started
-            runs.append({"seconds": total, "decode_s": result.decode_s, "model_s": result.infer_s})
-        else:
-            batch, decoded = _baseline_clips(method, path, clips, spec)
-            decode_s = time.perf_counter() - started
-            with torch.inference_mode():
-                module(batch)
-            total = time.perf_counter() - started
-            runs.append({"seconds": total, "decode_s": decode_s, "model_s": total - decode_s})
+        batch, decoded = _baseline_clips(method, path, clips, spec)
+        decode_s = time.perf_counter() - started
+        with torch.inference_mode():
+            module(batch)
+        total = time.perf_counter() - started
+        runs.append({"seconds": total, "decode_s": decode_s, "model_s": total - decode_s})
     needed = clips * SPEC_FRAMES
     return {"method": method, **{k: statistics.median(r[k] for r in runs) for k in runs[0]},
             "repeats": repeats, "runs_s": [r["seconds"] for r in runs], "frames_decoded": decoded,
@@ -154,11 +200,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--height", type=int, default=360)
     p.add_argument("--gops", type=int, nargs="+", default=[2, 10], help="keyframe interval(s) in seconds")
     p.add_argument("--clips", type=int, nargs="+", default=[1, 10])
-    p.add_argument("--methods", nargs="+", default=["actionrec", "convert_sampled", "textbook"])
+    p.add_argument("--methods", nargs="+", default=["actionrec", "actionrec-torch", "convert_sampled", "textbook"])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--model", default="r2plus1d_18", help="architecture every method feeds (random weights)")
     p.add_argument("--name", default=None, help="results file name under bench/results/")
     args = p.parse_args(argv)
+    if any(m.startswith("actionrec") for m in args.methods):  # the checkpoint and its conversion, made once
+        from actionrec.engines.choice import choose_engine
+        from actionrec.engines.runners import open_runner
+        from actionrec.models.refs import pin_model
+
+        open_runner(pin_model(_checkpoint(args.model)), choose_engine("auto", "auto", "cpu"))
     rows = []
     print(f"{'video':40} {'clips':>5} {'method':>16} {'s/video':>8} {'decode s':>8} {'model s':>8} "
           f"{'dec/need':>8} {'peak MB':>8} {'decode MB':>9} {'speed-up':>9} {'RSS frac':>8}")

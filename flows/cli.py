@@ -94,7 +94,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
         if held is not None:  # say so now, rather than after Prefect started
             raise LakeBusyError(f"lake {lake} is being tagged by {held['owner']} (lease until {held['expires']}); "
                                 "rerun later, or wait with --lease-wait")
-    pinned = resolve_model(args.model, lake, settings.device)
+    pinned = resolve_model(args.model, lake, settings)
     with orchestrated(args.verbose):
         from flows.tag import tag_flow
 

@@ -11,10 +11,12 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from actionrec.engines.choice import Engine, Precision
 from actionrec.errors import RunIncompleteError
 from actionrec.inference.settings import DecodeBackend
 from actionrec.lake.lake import default_lake
 from actionrec.lake.lease import Lease
+from actionrec.pipelines import tagging
 from actionrec.pipelines.settings import TAG_DEFAULTS as D
 from actionrec.pipelines.settings import TagSettings
 from actionrec.pipelines.tagging import new_run_id, run_row
@@ -27,6 +29,7 @@ def tag_flow(source: str, lake: str | None = None, model: str | None = None, top
              clips: int = D.clips, batch_size: int = D.batch_size, decode_workers: int = D.decode_workers,
              device: str | None = D.device, decode_backend: DecodeBackend = D.decode_backend,
              decode_timeout_s: float | None = D.decode_timeout_s, torch_compile: bool = D.torch_compile,
+             engine: Engine = D.engine, precision: Precision = D.precision,
              shard_size: int = D.shard_size, shard_timeout_s: float = D.shard_timeout_s,
              lease_ttl_s: float = D.lease_ttl_s, lease_wait_s: float = D.lease_wait_s,
              progress: bool = False) -> dict[str, Any]:
@@ -37,7 +40,7 @@ def tag_flow(source: str, lake: str | None = None, model: str | None = None, top
     lake = lake or default_lake()
     settings = TagSettings(top_k=top_k, clips=clips, batch_size=batch_size, decode_workers=decode_workers,
                            device=device, decode_backend=decode_backend, decode_timeout_s=decode_timeout_s,
-                           torch_compile=torch_compile, shard_size=shard_size, shard_timeout_s=shard_timeout_s,
+                           torch_compile=torch_compile, engine=engine, precision=precision, shard_size=shard_size, shard_timeout_s=shard_timeout_s,
                            lease_ttl_s=lease_ttl_s, lease_wait_s=lease_wait_s)
     started = datetime.now(timezone.utc)
     run_id = new_run_id(started)
@@ -55,13 +58,13 @@ def _tag(source: str, lake: str, model: str | None, settings: TagSettings, run_i
 
     log = get_run_logger()
     run_date = started.date()
-    pinned = resolve_model(model, lake, settings.device)
+    pinned = resolve_model(model, lake, settings)
     videos = discover_videos(source)
     planned = plan_shards(lake, videos, pinned, settings.shard_size)
     shards = planned.shards
     todo = sum(len(s) for s in shards)
-    log.info("run %s: %d videos listed, %d to tag in %d shards with %s@%s", run_id, len(videos), todo,
-             len(shards), pinned.name, pinned.version)
+    log.info("run %s: %d videos listed, %d to tag in %d shards with %s@%s (%s)", run_id, len(videos), todo,
+             len(shards), pinned.name, pinned.version, tagging.engine_of(settings))
 
     futures = [tag_shard.submit(lake, run_id, run_date, i, shard, pinned, settings) for i, shard in enumerate(shards)]
     counts: Counter[str] = Counter()
@@ -80,7 +83,8 @@ def _tag(source: str, lake: str, model: str | None, settings: TagSettings, run_i
                           state.message)
             bar.update(len(shard))
 
-    row = run_row(run_id=run_id, flow="tag", source=source, lake=lake, model=pinned, started_at=started,
+    row = run_row(run_id=run_id, flow="tag", source=source, lake=lake, model=pinned,
+                  engine=tagging.engine_of(settings), started_at=started,
                   listed=len(videos), skipped=len(videos) - todo, counts=counts, lost=lost,
                   damaged=len(planned.damaged))
     write_run(lake, row, run_date)

@@ -19,8 +19,8 @@ from tasks.policies import IO_RETRIES, TAGS, retry_if_transient
 
 
 @task(name="resolve-model", cache_policy=NO_CACHE, tags=TAGS, **IO_RETRIES)
-def resolve_model(model: str | None, lake: str, device: str | None) -> PinnedModel:
-    return tagging.resolve_model(model, lake, device)
+def resolve_model(model: str | None, lake: str, settings: TagSettings) -> PinnedModel:
+    return tagging.resolve_model(model, lake, settings)
 
 
 @task(name="discover-videos", cache_policy=NO_CACHE, tags=TAGS, **IO_RETRIES)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Converted models (the OpenVINO cache) go to a fresh folder per session, never to ~/.cache.
+os.environ.setdefault("ACTIONREC_CACHE_DIR", tempfile.mkdtemp(prefix="actionrec-test-cache-"))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from videos import write_audio_only, write_indexed  # noqa: E402

@@ -10,48 +10,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
-import torch
 
 from actionrec.data.clips import DecodedVideo, decode_clips
-from actionrec.data.transforms import normalize_ncthw
-from actionrec.errors import ConfigError, ModelError
+from actionrec.engines.choice import choose_engine
+from actionrec.engines.runners import Runner, open_runner
+from actionrec.errors import ModelError
 from actionrec.inference.decode_pool import DecodePool
 from actionrec.inference.results import ClipPrediction, VideoPrediction, top_k_labels
 from actionrec.inference.settings import DEFAULTS, InferenceSettings
-from actionrec.models.checkpoint import LoadedModel
 from actionrec.stopping import check_stop
 
 NON_FINITE = "the model produced non-finite scores (NaN or inf) for this video"
-
-
-def check_device(device: str | None) -> None:
-    """A device this machine has (``InferenceSettings`` checked the spelling)."""
-    if device is None or device == "cpu":
-        return
-    if device.startswith("cuda"):
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        index = int(device.split(":")[1]) if ":" in device else 0
-        if index >= count:
-            raise ConfigError(f"device {device!r} was asked for, but this machine has "
-                              f"{count or 'no'} CUDA device{'s' if count != 1 else ''}")
-    elif device == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("device 'mps' was asked for, but this machine has no Apple GPU")
-
-
-def _to_channels_last_3d(module: torch.nn.Module) -> bool:
-    """Put the 3-D convolutions' weights in channels_last_3d; False when there are none.
-
-    ``module.to(memory_format=channels_last_3d)`` would fail on a network with 2-D convolutions
-    (TSN-style models), whose 4-D weights have no 3-D layout.
-    """
-    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv3d)]
-    for conv in convs:
-        conv.to(memory_format=torch.channels_last_3d)
-    return bool(convs)
 
 
 class Predictor:
@@ -59,7 +31,7 @@ class Predictor:
 
     def __init__(
         self,
-        model: LoadedModel,
+        model: Any,
         *,
         device: str | None = DEFAULTS.device,
         batch_size: int = DEFAULTS.batch_size,
@@ -67,49 +39,36 @@ class Predictor:
         decode_backend: str = DEFAULTS.decode_backend,
         decode_timeout_s: float | None = DEFAULTS.decode_timeout_s,
         torch_compile: bool = DEFAULTS.torch_compile,
-        amp: bool = True,
+        engine: str = DEFAULTS.engine,
+        precision: str = DEFAULTS.precision,
         channels_last: bool | None = None,
     ) -> None:
-        """Settings as in ``InferenceSettings`` (validated there). ``torch_compile``: run the model
-        through ``torch.compile`` with static shapes (a short last batch is padded, so one graph
-        serves the run) and, unless told otherwise, channels_last_3d (see README, Performance)."""
+        """``model``: a ``LoadedModel``, a ``PinnedModel`` (loaded only if the engine needs it) or an
+        open ``Runner``. Settings as in ``InferenceSettings`` (validated there); ``channels_last``
+        overrides the torch engine's layout choice (see README, Performance)."""
         InferenceSettings(batch_size=batch_size, decode_workers=decode_workers, device=device,
-                          decode_backend=decode_backend, decode_timeout_s=decode_timeout_s)
-        check_device(device)
-        self.model = model
-        self.device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+                          decode_backend=decode_backend, decode_timeout_s=decode_timeout_s, engine=engine,
+                          precision=precision)
+        if hasattr(model, "run") and hasattr(model, "choice"):
+            self.runner: Runner = model
+        else:
+            self.runner = open_runner(model, choose_engine(engine, precision, device, torch_compile=torch_compile), batch_size=batch_size,
+                                      torch_compile=torch_compile, channels_last=channels_last)
+        self.model = self.runner.model
+        self.choice = self.runner.choice
         self.batch_size = batch_size
         self.decode_workers = decode_workers
         self.decode_backend = decode_backend
         self.decode_timeout_s = decode_timeout_s  # enforced with process workers only
-        cuda = self.device.type == "cuda"
-        self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda and amp else None
-        self.module = model.module.to(self.device).eval()
-        wanted = (cuda or torch_compile) if channels_last is None else channels_last
-        self.channels_last = wanted and _to_channels_last_3d(self.module)
-        self.torch_compile = torch_compile
-        self.model_seconds = 0.0  # time spent in run_batch, device sync included (benchmarks read it)
+        self.model_seconds = 0.0  # time spent in run_batch (benchmarks read it)
         self._finite_clips = 0
-        self._forward = torch.compile(self.module, dynamic=False) if torch_compile else self.module
 
-    def run_batch(self, batch_nthwc: torch.Tensor | np.ndarray) -> np.ndarray:
-        """uint8 clips ``[N, T, H, W, 3]`` -> class probabilities ``[N, K]`` (float32). The float
-        conversion and normalisation happen on the model's device."""
-        if isinstance(batch_nthwc, np.ndarray):
-            batch_nthwc = torch.from_numpy(batch_nthwc)
-        cuda = self.device.type == "cuda"
-        n = len(batch_nthwc)
-        if self.torch_compile and n < self.batch_size:  # one static shape: no recompilation
-            batch_nthwc = torch.cat([batch_nthwc, batch_nthwc.new_zeros((self.batch_size - n, *batch_nthwc.shape[1:]))])
-        if cuda:
-            batch_nthwc = batch_nthwc.pin_memory()
-        x = normalize_ncthw(batch_nthwc.to(self.device, non_blocking=cuda), self.model.spec)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last_3d)
-        autocast = torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
-        with torch.inference_mode(), autocast:
-            logits = self._forward(x)[:n]
-        return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    def run_batch(self, batch_nthwc: np.ndarray) -> np.ndarray:
+        """uint8 clips ``[N, T, H, W, 3]`` -> class probabilities ``[N, K]`` (float32)."""
+        started = time.perf_counter()
+        probs = self.runner.run(batch_nthwc)
+        self.model_seconds += time.perf_counter() - started
+        return probs
 
     def predict(self, uris: Iterable[str], *, top_k: int = DEFAULTS.top_k, clips: int = DEFAULTS.clips,
                 time_limit_s: float | None = None) -> Iterator[VideoPrediction]:
@@ -150,7 +109,6 @@ class Predictor:
                 finite = np.isfinite(probs).all(axis=1)
                 self._check_finite(finite)
                 spent = time.perf_counter() - started
-                self.model_seconds += spent
                 share = spent / len(batch)
                 for (slot, i, _), p in zip(batch, probs, strict=True):
                     v = videos[slot]

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from actionrec.engines.choice import ENGINES, PRECISIONS, Engine, Precision
 from actionrec.errors import ConfigError
 from actionrec.options import check_int, check_positive_seconds, option
 
@@ -27,7 +28,12 @@ class InferenceSettings:
     decode_backend: DecodeBackend = option("process", "process: an FFmpeg crash costs one video; thread: lighter")
     decode_timeout_s: float | None = option(300.0, "seconds one video may take to decode before it fails "
                                                    "(process backend)")
-    torch_compile: bool = option(False, "torch.compile the model with static shapes (pays off on long runs)")
+    torch_compile: bool = option(False, "torch.compile the model with static shapes (pays off on long runs; "
+                                        "torch engine)")
+    engine: Engine = option("auto", "what runs the model: openvino (CPU), torch, or auto (openvino on CPU, torch "
+                                    "on a GPU)")
+    precision: Precision = option("auto", "f32, bf16, or auto (bf16 where the CPU has it natively, else f32; "
+                                          "bf16/fp16 autocast on CUDA)")
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -37,6 +43,10 @@ class InferenceSettings:
             raise ConfigError(f"{owner}.device must be cpu, cuda, cuda:N or mps, got {self.device!r}")
         if self.decode_backend not in DECODE_BACKENDS:
             raise ConfigError(f"{owner}.decode_backend must be one of {DECODE_BACKENDS}, got {self.decode_backend!r}")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"{owner}.engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"{owner}.precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.decode_timeout_s is not None:
             check_positive_seconds(owner, "decode_timeout_s", self.decode_timeout_s)
 

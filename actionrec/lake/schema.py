@@ -15,6 +15,7 @@ PREDICTIONS = pa.schema([
     ("duration_s", pa.float64()), ("fps", pa.float64()), ("width", pa.int32()), ("height", pa.int32()),
     ("num_clips", pa.int32()), ("top_k", TOPK_TYPE), ("top1_label", pa.string()), ("top1_score", pa.float32()),
     ("decode_s", pa.float32()), ("infer_s", pa.float32()), ("processed_at", TS),
+    ("engine", pa.string()), ("precision", pa.string()),  # what scored the video: torch/openvino, f32/bf16/fp16
 ])
 CLIP_PREDICTIONS = pa.schema([
     ("run_id", pa.string()), ("video_uri", pa.string()), ("model_version", pa.string()), ("clip_index", pa.int32()),
@@ -30,6 +31,7 @@ RUNS = pa.schema([
     # complete, or incomplete: videos_lost videos were not tagged (their shard failed); a rerun takes them
     ("status", pa.string()), ("videos_lost", pa.int64()),
     ("damaged_files", pa.int64()),  # lake files skipped while planning (actionrec lake check)
+    ("engine", pa.string()), ("precision", pa.string()),
 ])
 EVALUATIONS = pa.schema([
     ("model_name", pa.string()), ("model_version", pa.string()), ("labels_sha256", pa.string()), ("split", pa.string()),

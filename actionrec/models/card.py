@@ -8,6 +8,8 @@ import json
 import os
 from pathlib import Path
 
+UNVERSIONED = "unversioned"  # a model not (yet) saved as a checkpoint: no identity to cache or skip by
+
 
 def file_version(path: str | os.PathLike) -> str:
     """A model version: the first 12 hex digits of the checkpoint file's sha256."""

@@ -25,7 +25,7 @@ from actionrec.data.spec import InputSpec
 from actionrec.errors import CheckpointError, ConfigError, ModelError
 from actionrec.io import atomic
 from actionrec.models.architectures import get_architecture
-from actionrec.models.card import card_path, checkpoint_name, file_version
+from actionrec.models.card import UNVERSIONED, card_path, checkpoint_name, file_version
 
 FORMAT = "actionrec-checkpoint"
 FORMAT_VERSION = 1
@@ -41,7 +41,7 @@ class LoadedModel:
     spec: InputSpec
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     name: str = ""
-    version: str = "unversioned"
+    version: str = UNVERSIONED
     provenance: dict[str, Any] = field(default_factory=dict)
 
     @property

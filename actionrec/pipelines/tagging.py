@@ -18,13 +18,16 @@ from typing import Any
 
 import pyarrow as pa
 
+from actionrec.engines.choice import EngineChoice, choose_engine
+from actionrec.engines.runners import Runner, open_runner
 from actionrec.inference.results import Label, VideoPrediction
+from actionrec.inference.settings import InferenceSettings
 from actionrec.io.storage import VideoObject, list_videos
 from actionrec.lake.lake import Lake
 from actionrec.lake.schema import CLIP_PREDICTIONS, PREDICTIONS, RUN_COMPLETE, RUN_INCOMPLETE
 from actionrec.models.refs import PinnedModel, pin_model
 from actionrec.names import DEFAULT_MODEL_NAME
-from actionrec.pipelines.settings import TagSettings
+from actionrec.pipelines.settings import TAG_DEFAULTS, TagSettings
 
 UTC = timezone.utc
 
@@ -34,14 +37,20 @@ def new_run_id(now: datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def resolve_model(model: str | None, lake: str, device: str | None = None) -> PinnedModel:
-    """Pin the run's model (the lake's champion when none is named), load it once and score one
-    blank clip: a model that cannot be loaded (a refused or damaged checkpoint, missing weights) or
-    that scores NaN fails the run here, before any shard; shards in this process reuse the copy."""
+def engine_of(settings: InferenceSettings) -> EngineChoice:
+    """The engine and precision a run's settings resolve to on this machine."""
+    return choose_engine(settings.engine, settings.precision, settings.device, torch_compile=settings.torch_compile)
+
+
+def resolve_model(model: str | None, lake: str, settings: InferenceSettings = TAG_DEFAULTS) -> PinnedModel:
+    """Pin the run's model (the lake's champion when none is named), open it with the run's engine
+    (converting it once for OpenVINO) and score one blank clip: a model that cannot be loaded (a
+    refused or damaged checkpoint, missing weights) or converted, or that scores NaN, fails the run
+    here, before any shard; shards in this process reuse what was opened."""
     from actionrec.inference.predictor import Predictor
 
     pinned = pin_model(model or DEFAULT_MODEL_NAME, lake)
-    Predictor(_predictor_model(pinned, lake), device=device, batch_size=1).self_check()
+    Predictor(_runner(pinned, lake, settings), batch_size=1).self_check()
     return pinned
 
 
@@ -71,8 +80,9 @@ def _topk(labels: Iterable[Label]) -> list[dict[str, Any]]:
 
 
 def prediction_rows(results: Iterable[tuple[VideoObject, VideoPrediction]], *, run_id: str, model: PinnedModel,
-                    processed_at: datetime | None = None) -> tuple[pa.Table, pa.Table]:
-    """Rows for ``predictions`` and ``clip_predictions`` from a shard's results."""
+                    engine: EngineChoice, processed_at: datetime | None = None) -> tuple[pa.Table, pa.Table]:
+    """Rows for ``predictions`` and ``clip_predictions`` from a shard's results; ``engine`` is what
+    scored them (each row says so)."""
     now = processed_at or datetime.now(UTC)
     rows, clips = [], []
     for obj, r in results:
@@ -85,7 +95,7 @@ def prediction_rows(results: Iterable[tuple[VideoObject, VideoPrediction]], *, r
             "width": info.width if info else None, "height": info.height if info else None,
             "num_clips": r.num_clips, "top_k": top, "top1_label": top[0]["label"] if top else None,
             "top1_score": top[0]["score"] if top else None, "decode_s": r.decode_s, "infer_s": r.infer_s,
-            "processed_at": now,
+            "processed_at": now, "engine": engine.engine, "precision": engine.precision,
         })
         for c in r.clips:
             ctop = _topk(c.top_k)
@@ -101,7 +111,17 @@ _models: dict[tuple[str, str, str], Any] = {}
 _models_lock = threading.Lock()
 
 
-def _predictor_model(model: PinnedModel, lake: str) -> Any:
+def _runner(model: PinnedModel, lake: str, settings: InferenceSettings) -> Runner:
+    """What scores a shard's clips. OpenVINO opens the cached conversion (no checkpoint, no torch;
+    the compiled model is shared in the process); torch shares one loaded copy per process."""
+    choice = engine_of(settings)
+    if choice.engine == "openvino":
+        return open_runner(model, choice, lake=lake)
+    return open_runner(_loaded(model, lake), choice, batch_size=settings.batch_size,
+                       torch_compile=settings.torch_compile)
+
+
+def _loaded(model: PinnedModel, lake: str) -> Any:
     """One loaded copy per process and pinned model (shards in one worker share it)."""
     from actionrec.models.refs import load_model
 
@@ -134,15 +154,14 @@ def tag_shard(lake: str, run_id: str, run_date: date, shard: int, videos: list[V
     from actionrec.inference.predictor import Predictor
 
     started = time.perf_counter()
-    predictor = Predictor(_predictor_model(model, lake), batch_size=settings.batch_size,
-                          decode_workers=settings.decode_workers, device=settings.device,
-                          decode_backend=settings.decode_backend, decode_timeout_s=settings.decode_timeout_s,
-                          torch_compile=settings.torch_compile)
+    predictor = Predictor(_runner(model, lake, settings), batch_size=settings.batch_size,
+                          decode_workers=settings.decode_workers, decode_backend=settings.decode_backend,
+                          decode_timeout_s=settings.decode_timeout_s)
     by_uri = {v.uri: v for v in videos if v.error is None}
     results = [(v, VideoPrediction(v.uri, "failed", v.error)) for v in videos if v.error is not None]
     results += [(by_uri[r.uri], r) for r in predictor.predict(list(by_uri), top_k=settings.top_k, clips=settings.clips,
                                                               time_limit_s=settings.shard_timeout_s)]
-    preds, clips = prediction_rows(results, run_id=run_id, model=model)
+    preds, clips = prediction_rows(results, run_id=run_id, model=model, engine=predictor.choice)
     Lake(lake).write_shard(run_id, run_date, shard, preds, clips)
     counts = Counter(r.status for _, r in results)
     not_ok = tuple(sorted((r.uri, r.status, r.error or "") for _, r in results if r.status != "ok"))
@@ -150,8 +169,9 @@ def tag_shard(lake: str, run_id: str, run_date: date, shard: int, videos: list[V
                        round(time.perf_counter() - started, 3), not_ok)
 
 
-def run_row(*, run_id: str, flow: str, source: str, lake: str, model: PinnedModel, started_at: datetime,
-            listed: int, skipped: int, counts: dict[str, int], lost: int = 0, damaged: int = 0) -> dict[str, Any]:
+def run_row(*, run_id: str, flow: str, source: str, lake: str, model: PinnedModel, engine: EngineChoice,
+            started_at: datetime, listed: int, skipped: int, counts: dict[str, int], lost: int = 0,
+            damaged: int = 0) -> dict[str, Any]:
     """The run's ``runs`` row; ``lost``: videos whose shard failed after its retries (a rerun takes
     them); ``damaged``: lake files skipped while planning."""
     finished = datetime.now(UTC)
@@ -160,7 +180,8 @@ def run_row(*, run_id: str, flow: str, source: str, lake: str, model: PinnedMode
             "videos_listed": listed, "videos_skipped": skipped, "ok": counts.get("ok", 0),
             "partial": counts.get("partial", 0), "failed": counts.get("failed", 0),
             "seconds": (finished - started_at).total_seconds(),
-            "status": RUN_INCOMPLETE if lost else RUN_COMPLETE, "videos_lost": lost, "damaged_files": damaged}
+            "status": RUN_INCOMPLETE if lost else RUN_COMPLETE, "videos_lost": lost, "damaged_files": damaged,
+            "engine": engine.engine, "precision": engine.precision}
 
 
 def summary_markdown(lake: str, row: dict[str, Any], top: int = 10) -> str:
@@ -173,7 +194,8 @@ def summary_markdown(lake: str, row: dict[str, Any], top: int = 10) -> str:
                               "AND status <> 'ok' ORDER BY video_uri LIMIT 200", [row["run_id"]])
     lines = [
         f"# Tag run `{row['run_id']}`", "",
-        f"Model `{row['model_name']}` version `{row['model_version']}`; source `{row['source']}`; "
+        f"Model `{row['model_name']}` version `{row['model_version']}` ({row['engine']}, {row['precision']}); "
+        f"source `{row['source']}`; "
         f"lake `{row['lake']}`; {row['status']}.", "",
         "| listed | skipped | ok | partial | failed | lost | seconds |", "|---:|---:|---:|---:|---:|---:|---:|",
         f"| {row['videos_listed']} | {row['videos_skipped']} | {row['ok']} | {row['partial']} | {row['failed']} "

@@ -27,6 +27,7 @@ from actionrec.data.transforms import LabelAwareAugment, applicable
 from actionrec.errors import ConfigError, DataError
 from actionrec.io.atomic import atomic_path
 from actionrec.models.architectures import get_architecture, replace_head
+from actionrec.models.card import UNVERSIONED
 from actionrec.models.checkpoint import LoadedModel, build_model, save_checkpoint
 from actionrec.stopping import check_stop
 from actionrec.training.config import TrainConfig
@@ -233,6 +234,7 @@ def train(
         module.load_state_dict(best_state)
     module.eval().cpu()
     model.module = module
+    model.version = UNVERSIONED  # new weights: the init's version no longer names them (saving sets one)
     seconds = time.perf_counter() - started
     model.provenance = {
         "model_name": model_name or model.name,

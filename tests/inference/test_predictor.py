@@ -93,9 +93,9 @@ def test_channels_last_gives_the_same_answers_and_spares_2d_networks(media, arch
     m = build_model(arch, CLASSES, **kwargs)
     m.spec = m.spec.replace(frames_per_clip=4, frame_stride=1, short_side=32, crop_size=32)
     uris = [str(media["mp4"]), str(media["avi"])]
-    plain = Predictor(m, batch_size=2, channels_last=False).predict_all(uris, clips=2)
-    fast = Predictor(m, batch_size=2, channels_last=True)
-    assert fast.channels_last == (arch == "tiny3d")  # TSN's 2-D convolutions have no 3-D layout
+    plain = Predictor(m, batch_size=2, engine="torch", channels_last=False).predict_all(uris, clips=2)
+    fast = Predictor(m, batch_size=2, engine="torch", channels_last=True)
+    assert fast.runner.channels_last == (arch == "tiny3d")  # TSN's 2-D convolutions have no 3-D layout
     for a, b in zip(plain, fast.predict_all(uris, clips=2), strict=True):
         assert a.status == b.status == "ok"
         assert np.allclose(a.probs, b.probs, atol=1e-5)
@@ -105,9 +105,9 @@ def test_torch_compile_pads_the_last_batch_and_matches_eager(media, model, monke
     """Compiled with static shapes, a short last batch is padded and its padding never reaches a result."""
     monkeypatch.setattr(torch._dynamo.config, "error_on_recompile", True)  # a second shape would raise
     uris = [str(media[k]) for k in ("mp4", "avi", "mkv")]  # 3 videos x 2 clips = batches of 4 and 2
-    eager = Predictor(model, batch_size=4, channels_last=False).predict_all(uris, clips=2)
+    eager = Predictor(model, batch_size=4, engine="torch", channels_last=False).predict_all(uris, clips=2)
     compiled = Predictor(model, batch_size=4, torch_compile=True)
-    assert compiled.channels_last  # compile's measured gain comes with channels_last_3d
+    assert compiled.runner.channels_last  # compile's measured gain comes with channels_last_3d
     for a, b in zip(eager, compiled.predict_all(uris, clips=2), strict=True):
         assert a.status == b.status == "ok" and a.num_clips == b.num_clips == 2
         assert np.allclose(a.probs, b.probs, atol=1e-4)

@@ -157,3 +157,38 @@ def test_tag_on_dask_cluster(prefect_api, media, checkpoint, tmp_path):
     assert (row["ok"], row["failed"]) == (5, 0)
     assert len(list((tmp_path / "lake" / "predictions").rglob("*.parquet"))) == 3  # one file per shard
     assert len(latest(lake)) == 5
+
+
+def test_torch_and_the_default_engine_agree_and_each_row_says_which_scored_it(prefect_api, tmp_path):
+    """The same trained checkpoint tagged with ``engine="torch"`` and with the default engine (OpenVINO
+    on this CPU) over a fresh synthetic draw: at least 99% the same top-1, and the lake says which
+    engine and precision produced each row and each run."""
+    from actionrec.data.labels import read_labels
+    from actionrec.engines.choice import choose_engine
+    from actionrec.models.refs import load_model
+    from actionrec.training.config import TrainConfig
+    from actionrec.training.loop import train
+    from flows.tag import tag_flow
+
+    labels = write_dataset(tmp_path / "train", SynthConfig(per_class=4, seed=3, size=32, num_frames=16, fps=16))
+    cfg = TrainConfig(epochs=4, batch_size=8, seed=0, arch_kwargs=TINY["arch_kwargs"],
+                      spec_overrides=TINY["spec_overrides"])
+    train(cfg, read_labels(labels), out=tmp_path / "model" / "model.pt", progress=False)
+    fresh = write_dataset(tmp_path / "fresh", SynthConfig(per_class=4, seed=97, size=32, num_frames=16, fps=16))
+    source = str(fresh.parent / "videos")
+    runs = {}
+    for engine in ("torch", "auto"):
+        runs[engine] = tag_flow(source=source, lake=str(tmp_path / engine), model=str(tmp_path / "model"),
+                                clips=2, engine=engine)
+    default = choose_engine("auto", "auto", "cpu")
+    assert (runs["torch"]["engine"], runs["torch"]["precision"]) == ("torch", "f32")
+    assert (runs["auto"]["engine"], runs["auto"]["precision"]) == (default.engine, default.precision)
+    top1 = {}
+    for engine in runs:
+        rows = query(str(tmp_path / engine), "SELECT video_uri, top1_label, engine, precision FROM predictions")[1]
+        assert {(r[2], r[3]) for r in rows} == {(runs[engine]["engine"], runs[engine]["precision"])}
+        top1[engine] = {r[0]: r[1] for r in rows}
+        assert runs[engine]["ok"] == len(rows) >= 32
+    same = sum(top1["torch"][u] == top1["auto"][u] for u in top1["torch"])
+    assert same >= 0.99 * len(top1["torch"]), (same, len(top1["torch"]))
+    assert load_model(str(tmp_path / "model")).version == runs["auto"]["model_version"]

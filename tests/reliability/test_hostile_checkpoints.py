@@ -133,7 +133,8 @@ def test_a_video_the_model_scores_as_nan_is_a_failed_row(media, tmp_path):
     write_video(dark, [torch.zeros(32, 32, 3, dtype=torch.uint8).numpy()] * 10, 10)
     bright = tmp_path / "bright.mp4"
     write_video(bright, [torch.full((32, 32, 3), 250, dtype=torch.uint8).numpy()] * 10, 10)
-    results = {r.uri: r for r in Predictor(model, batch_size=1, decode_backend="thread").predict(
+    # engine torch: this stand-in network branches on its input, which a traced (OpenVINO) graph cannot
+    results = {r.uri: r for r in Predictor(model, batch_size=1, decode_backend="thread", engine="torch").predict(
         [str(dark), str(bright)], clips=1)}
     assert results[str(dark)].status == "ok"
     assert (results[str(bright)].status, results[str(bright)].error) == ("failed", NON_FINITE)
@@ -147,6 +148,6 @@ def test_a_device_this_machine_lacks_is_a_usage_error(good, media, capsys):
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and "device" in err
     with pytest.raises(ConfigError, match="CUDA"):
-        from actionrec.inference.predictor import check_device
+        from actionrec.engines.choice import check_device
 
         check_device("cuda:7")

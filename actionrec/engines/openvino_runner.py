@@ -1,0 +1,73 @@
+"""The OpenVINO engine on CPU. This module imports neither torch nor anything that does: a worker
+that loads a converted model from the cache decodes, batches and infers with numpy and OpenVINO
+only (a few hundred MB less per process than torch)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from actionrec.engines.cache import ModelMeta
+from actionrec.engines.choice import EngineChoice
+from actionrec.errors import ModelError
+
+MODEL_FILE = "model.xml"
+_HINTS = {"f32": "f32", "bf16": "bf16"}
+_compiled: dict[tuple[str, str, int | None], Any] = {}
+_lock = threading.Lock()
+
+
+def openvino_version() -> str:
+    import openvino as ov
+
+    return ov.get_version().split("-")[0]
+
+
+def openvino_variant() -> str:
+    """The conversion cache's variant for OpenVINO: its version and the stored weights' precision
+    (f32; bf16 is chosen when compiling)."""
+    return f"openvino-{openvino_version()}-f32"
+
+
+def compile_ir(model: Path | Any, precision: str, threads: int | None = None) -> Any:
+    """The compiled model for an IR file (once per process: shards in one worker share it) or for an
+    in-memory ``openvino.Model`` (compiled each time)."""
+    import openvino as ov
+
+    config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": _HINTS[precision], "PERFORMANCE_HINT": "LATENCY"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    if not isinstance(model, Path):
+        return _compile(ov, model, config, "the converted model")
+    key = (str(model), precision, threads)
+    with _lock:
+        if key not in _compiled:
+            _compiled[key] = _compile(ov, str(model), config, str(model))
+        return _compiled[key]
+
+
+def _compile(ov: Any, model: Any, config: dict[str, Any], what: str) -> Any:
+    try:
+        return ov.Core().compile_model(model, "CPU", config)
+    except RuntimeError as e:
+        raise ModelError(f"OpenVINO cannot compile {what}: {str(e).splitlines()[0][:300]}") from e
+
+
+class OpenVINORunner:
+    """uint8 clips -> probabilities with an OpenVINO model whose graph holds the normalisation and the
+    softmax. Batch size is dynamic: a short last batch is not padded."""
+
+    def __init__(self, model: Path | Any, meta: ModelMeta, choice: EngineChoice, *,
+                 threads: int | None = None) -> None:
+        """``model``: an IR file (``model.xml``) or an in-memory ``openvino.Model``."""
+        self.model = meta
+        self.choice = choice
+        self.path = model if isinstance(model, Path) else None
+        self._request = compile_ir(model, choice.precision, threads).create_infer_request()
+
+    def run(self, batch_nthwc: np.ndarray) -> np.ndarray:
+        out = self._request.infer([np.ascontiguousarray(batch_nthwc, dtype=np.uint8)])
+        return np.array(out[0], dtype=np.float32)  # a copy: the request reuses its output buffer
