@@ -35,6 +35,7 @@ from actionrec.errors import (
     EXIT_SOME_FAILED,
     EXIT_USAGE,
     ActionRecError,
+    ConfigError,
     Terminated,
     exit_status,
 )
@@ -345,6 +346,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from actionrec.engines.quantize import check_min_agreement, quantize
+    from actionrec.io.storage import list_videos
+    from actionrec.models.refs import pin_model
+
+    check_min_agreement(args.min_agreement)
+    if args.max_videos < 2:
+        raise ConfigError(f"--max-videos must be >= 2, got {args.max_videos}")
+    videos = [v.uri for v in list_videos(args.videos) if v.error is None][: args.max_videos]
+    lake = lake_of(args)
+    done = quantize(pin_model(args.model, lake), videos, clips=args.clips, min_agreement=args.min_agreement,
+                    lake=lake)
+    if args.json:
+        emit_json(done.to_dict())
+    else:
+        print(f"accepted: int8 agrees with f32 on {done.agreement:.1%} of {done.checked_clips} held-out clips "
+              f"({done.calibration_clips} calibration clips); use --precision int8. {done.path}")
+    return EXIT_OK
+
+
 def cmd_models_archs(args: argparse.Namespace) -> int:
     from actionrec.models.architectures import get_architecture, list_architectures
 
@@ -551,6 +572,20 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     add_json(p)
     p.set_defaults(func=cmd_export)
 
+    p = sub.add_parser("quantize", parents=[common],
+                       help="make an int8 OpenVINO graph of a model, kept only if it agrees with f32")
+    p.add_argument("model", help="model reference: checkpoint, name[@version] in the lake, torchvision:<arch> (required)")
+    p.add_argument("--videos", required=True, help="calibration videos: folder, file or s3:// prefix, like the "
+                                                   "ones you tag (required)")
+    p.add_argument("--max-videos", type=int, default=64, help="videos read, half to calibrate, half to check "
+                                                              "(default: 64)")
+    p.add_argument("--clips", type=int, default=2, help="clips per video (default: 2)")
+    p.add_argument("--min-agreement", type=float, default=0.99,
+                   help="top-1 agreement with f32 on the held-out clips needed to accept (default: 0.99)")
+    add_lake(p)
+    add_json(p)
+    p.set_defaults(func=cmd_quantize)
+
     p = sub.add_parser("models", parents=[common], help="architectures; a lake's model registry")
     add_json(p)
     p.set_defaults(func=cmd_models_archs)
@@ -594,6 +629,10 @@ def main(argv: Sequence[str] | None = None,
         apply_endpoint(args)
         with stop_on_signals():
             return int(args.func(args))
+    except BrokenPipeError:  # `actionrec ... | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except (KeyboardInterrupt, Terminated) as e:
         print(f"actionrec {args.command}: stopped ({'SIGTERM' if isinstance(e, Terminated) else 'Ctrl-C'}); what "
               "was finished is kept, a rerun takes the rest", file=sys.stderr)

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd = [sys.executable, "-m", "deployments.cli", "tag", str(src), "--lake", str(lake), "--model",
                    str(d / "model.pt"), "--batch-size", str(args.batch_size), "--decode-workers",
                    str(args.decode_workers), "--shard-size", str(args.videos), "--clips", str(args.clips),
-                   "--engine", engine]
+                   "--engine", engine, "--json", "--quiet"]
             out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ,
                                  "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
             if out.returncode not in (0, 1):

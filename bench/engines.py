@@ -11,7 +11,8 @@
    (model opened from its reference: OpenVINO from the conversion cache); peak RSS (VmHWM) and
    whether torch was imported.
 3. Agreement: a tiny3d trained for a few epochs on the synthetic set; top-1 agreement of each
-   engine with torch fp32 on its test split and on the real clips, and the largest probability gap.
+   engine with torch fp32 on a fresh synthetic draw and on real footage (../shared/videos and the
+   test split of ../shared/real/fight_surv), and the largest probability gap.
 """
 
 from __future__ import annotations
@@ -73,6 +74,19 @@ def speed(arch: str, batch: int, rounds: int, tmp: Path) -> tuple[dict, str]:
     clips = np.random.default_rng(0).integers(0, 256, (batch, s.frames_per_clip, s.crop_size, s.crop_size, 3),
                                               dtype=np.uint8)
     runners = {str(c): open_runner(loaded, c, batch_size=batch) for c in _choices()}
+    try:  # int8, for speed only here (random weights): agreement is measured on a trained model below
+        import nncf
+        import openvino as ov
+
+        from actionrec.engines.choice import EngineChoice
+        from actionrec.engines.openvino_runner import OpenVINORunner
+
+        f32 = runners["openvino f32 on cpu"]
+        graph = nncf.quantize(ov.Core().read_model(str(f32.path)), nncf.Dataset([clips]), subset_size=batch,
+                              fast_bias_correction=True)
+        runners["openvino int8 on cpu"] = OpenVINORunner(graph, f32.model, EngineChoice("openvino", "int8", "cpu"))
+    except ImportError:
+        pass
     for r in runners.values():
         r.run(clips)  # warm-up
     times: dict[str, list[float]] = {k: [] for k in runners}
@@ -93,21 +107,37 @@ def agreement(tmp: Path) -> dict:
     from actionrec.data.synth import SynthConfig, write_dataset
     from actionrec.engines.runners import open_runner
     from actionrec.inference.predictor import Predictor
-    from actionrec.models.refs import load_model
     from actionrec.training.config import TrainConfig
     from actionrec.training.loop import train
 
     labels = read_labels(write_dataset(tmp / "synth", SynthConfig(per_class=12, seed=5, size=64, num_frames=32)))
     cfg = TrainConfig(arch="tiny3d", epochs=6, batch_size=8, seed=0)
     train(cfg, labels, out=tmp / "tiny" / "model.pt", progress=False)
-    model = load_model(str(tmp / "tiny" / "model.pt"))
-    sets = {"synthetic test split": [r.uri for r in labels.rows if r.split == "test"],
-            "real clips (../shared/videos)": sorted(str(p) for p in SHARED_VIDEOS.glob("*.mp4"))}
+    fresh = read_labels(write_dataset(tmp / "fresh", SynthConfig(per_class=12, seed=99, size=64, num_frames=32)))
+    sets = {"fresh synthetic draw": [r.uri for r in fresh.rows],
+            "real clips": sorted(str(p) for p in SHARED_VIDEOS.glob("*.mp4"))}
+    fight = SHARED_VIDEOS.parent / "real" / "fight_surv" / "labels.csv"
+    if fight.exists():
+        sets["real clips"] += [r.uri for r in read_labels(fight).rows if r.split == "test"]
+    choices = _choices()
+    try:
+        from actionrec.engines.choice import EngineChoice
+        from actionrec.engines.quantize import quantize
+        from actionrec.models.refs import pin_model
+
+        # calibrated on the training videos (what the model will see), checked on everything below
+        quantize(pin_model(str(tmp / "tiny" / "model.pt")), [r.uri for r in labels.rows][::4], min_agreement=0.01)
+        choices.append(EngineChoice("openvino", "int8", "cpu"))
+    except ImportError:
+        pass
+    from actionrec.models.refs import pin_model
+
     out = {}
     for name, uris in sets.items():
-        results = {str(c): Predictor(open_runner(model, c), decode_backend="thread").predict_all(uris, clips=3)
-                   for c in _choices()}
-        base = results[str(_choices()[0])]
+        results = {str(c): Predictor(open_runner(pin_model(str(tmp / "tiny" / "model.pt")), c),
+                                     decode_backend="thread").predict_all(uris, clips=3)
+                   for c in choices}
+        base = results[str(choices[0])]
         for k, rs in results.items():
             pairs = [(a, b) for a, b in zip(base, rs, strict=True) if a.status == b.status == "ok"]
             out.setdefault(name, {})[k] = {

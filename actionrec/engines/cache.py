@@ -86,9 +86,10 @@ def lookup(engine: str, name: str, version: str, variant: str) -> tuple[Path, Mo
 
 
 @contextmanager
-def publishing(engine: str, meta: ModelMeta, variant: str) -> Iterator[Path]:
-    """A temporary folder to write an entry's files into; on success ``meta.json`` is added and the
-    folder is renamed into place (if another process published the same entry first, its copy stays)."""
+def publishing(engine: str, meta: ModelMeta, variant: str, extra: dict[str, Any] | None = None) -> Iterator[Path]:
+    """A temporary folder to write an entry's files into; on success ``meta.json`` (with ``extra``)
+    is added and the folder is renamed into place (if another process published the same entry
+    first, its copy stays)."""
     final = entry_dir(engine, meta.name, meta.version, variant)
     final.parent.mkdir(parents=True, exist_ok=True)
     _sweep(final.parent)
@@ -96,7 +97,7 @@ def publishing(engine: str, meta: ModelMeta, variant: str) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
-        (tmp / META).write_text(json.dumps(meta.to_dict(), indent=2))
+        (tmp / META).write_text(json.dumps({**meta.to_dict(), **(extra or {})}, indent=2))
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())

@@ -3,7 +3,8 @@
 - engine ``auto``: OpenVINO on CPU, torch on a GPU (CUDA, MPS) or when OpenVINO is not installed;
 - precision ``auto``: bf16 where the CPU computes it natively (AVX512-BF16 or AMX), f32 on other
   CPUs (emulated bf16 is ~60x slower than f32 there: 65 s against 1 s per clip measured on an
-  AVX2-only EPYC); on CUDA, torch autocast in bf16 (fp16 on GPUs without bf16).
+  AVX2-only EPYC); on CUDA, torch autocast in bf16 (fp16 on GPUs without bf16). ``int8`` is
+  never automatic: it is a quantized graph that ``actionrec quantize`` made and accepted.
 
 A request the machine cannot honour (``--precision bf16`` on a CPU without it, ``--engine openvino``
 on a GPU, a device it does not have) is a ``ConfigError`` at once, not a slow or broken run.
@@ -23,7 +24,7 @@ from actionrec.errors import ConfigError
 
 Engine = Literal["auto", "torch", "openvino"]
 ENGINES: tuple[str, ...] = get_args(Engine)
-Precision = Literal["auto", "f32", "bf16"]
+Precision = Literal["auto", "f32", "bf16", "int8"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 ExportFormat = Literal["openvino", "onnx"]
 EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
@@ -41,8 +42,10 @@ class EngineChoice:
     def __post_init__(self) -> None:
         if self.engine not in ("torch", "openvino"):
             raise ConfigError(f"EngineChoice.engine must be torch or openvino, got {self.engine!r}")
-        if self.precision not in ("f32", "bf16", "fp16"):
-            raise ConfigError(f"EngineChoice.precision must be f32, bf16 or fp16, got {self.precision!r}")
+        if self.precision not in ("f32", "bf16", "fp16", "int8"):
+            raise ConfigError(f"EngineChoice.precision must be f32, bf16, fp16 or int8, got {self.precision!r}")
+        if self.precision == "int8" and self.engine != "openvino":
+            raise ConfigError("precision int8 runs on the openvino engine only")
 
     def __str__(self) -> str:
         return f"{self.engine} {self.precision} on {self.device}"
@@ -114,6 +117,9 @@ def choose_engine(engine: str = "auto", precision: str = "auto", device: str | N
         raise ConfigError("torch_compile applies to the torch engine; drop it or use --engine torch")
     if engine == "auto":
         engine = "openvino" if on_cpu and openvino_available() and not torch_compile else "torch"
+    if precision == "int8" and engine != "openvino":
+        raise ConfigError("precision int8 is a quantized OpenVINO graph (actionrec quantize): it needs the openvino "
+                          "engine on the CPU")
     if engine == "openvino":
         if not on_cpu:
             raise ConfigError(f"the openvino engine runs on the CPU; for device {device!r} use --engine torch")

@@ -15,7 +15,7 @@ from actionrec.engines.choice import EngineChoice
 from actionrec.errors import ModelError
 
 MODEL_FILE = "model.xml"
-_HINTS = {"f32": "f32", "bf16": "bf16"}
+_HINTS = {"f32": "f32", "bf16": "bf16", "int8": None}  # int8: the quantized layers decide; the rest as OpenVINO's default
 _compiled: dict[tuple[str, str, int | None], Any] = {}
 _lock = threading.Lock()
 
@@ -26,10 +26,10 @@ def openvino_version() -> str:
     return ov.get_version().split("-")[0]
 
 
-def openvino_variant() -> str:
-    """The conversion cache's variant for OpenVINO: its version and the stored weights' precision
-    (f32; bf16 is chosen when compiling)."""
-    return f"openvino-{openvino_version()}-f32"
+def openvino_variant(precision: str = "f32") -> str:
+    """The conversion cache's variant for OpenVINO: its version and the stored graph's precision
+    (f32 serves f32 and bf16, chosen when compiling; int8 is a quantized graph of its own)."""
+    return f"openvino-{openvino_version()}-{'int8' if precision == 'int8' else 'f32'}"
 
 
 def compile_ir(model: Path | Any, precision: str, threads: int | None = None) -> Any:
@@ -37,7 +37,9 @@ def compile_ir(model: Path | Any, precision: str, threads: int | None = None) ->
     in-memory ``openvino.Model`` (compiled each time)."""
     import openvino as ov
 
-    config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": _HINTS[precision], "PERFORMANCE_HINT": "LATENCY"}
+    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+    if _HINTS[precision]:
+        config["INFERENCE_PRECISION_HINT"] = _HINTS[precision]
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
     if not isinstance(model, Path):

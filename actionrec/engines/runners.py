@@ -34,6 +34,8 @@ def open_runner(model: Any, choice: EngineChoice, *, batch_size: int = 8, torch_
     if choice.engine == "openvino":
         from actionrec.engines.openvino_runner import OpenVINORunner
 
+        if choice.precision == "int8":
+            return _int8(model, choice, lake, threads)
         if isinstance(model, PinnedModel):
             hit = _cached_openvino(model.name, model.version)
             if hit is not None:
@@ -52,11 +54,26 @@ def open_runner(model: Any, choice: EngineChoice, *, batch_size: int = 8, torch_
                        channels_last=channels_last)
 
 
-def _cached_openvino(name: str, version: str) -> tuple[Any, cache.ModelMeta] | None:
+def _cached_openvino(name: str, version: str, precision: str = "f32") -> tuple[Any, cache.ModelMeta] | None:
     from actionrec.engines.openvino_runner import MODEL_FILE, openvino_variant
 
-    hit = cache.lookup("openvino", name, version, openvino_variant())
+    hit = cache.lookup("openvino", name, version, openvino_variant(precision))
     return None if hit is None else (hit[0] / MODEL_FILE, hit[1])
+
+
+def _int8(model: Any, choice: EngineChoice, lake: str | os.PathLike | None, threads: int | None) -> Runner:
+    """The accepted int8 graph of this model version (``actionrec quantize`` makes it), never made here:
+    quantizing needs calibration videos and its agreement checked."""
+    from actionrec.engines.openvino_runner import OpenVINORunner
+    from actionrec.errors import ConfigError
+
+    name, version = model.name, model.version
+    hit = _cached_openvino(name, version, "int8")
+    if hit is None:
+        raise ConfigError(f"no accepted int8 graph of {name}@{version} on this machine: run `actionrec quantize "
+                          f"MODEL --videos SOURCE` first (it is kept only if it agrees with f32), or use "
+                          "--precision auto")
+    return OpenVINORunner(hit[0], hit[1], choice, threads=threads)
 
 
 def _loaded(model: Any, lake: str | os.PathLike | None) -> Any:

@@ -134,7 +134,9 @@ def test_a_video_the_model_scores_as_nan_is_a_failed_row(media, tmp_path):
     bright = tmp_path / "bright.mp4"
     write_video(bright, [torch.full((32, 32, 3), 250, dtype=torch.uint8).numpy()] * 10, 10)
     # engine torch: this stand-in network branches on its input, which a traced (OpenVINO) graph cannot
-    results = {r.uri: r for r in Predictor(model, batch_size=1, decode_backend="thread", engine="torch").predict(
+    # one decode worker: the dark video is scored first (a first clip that is NaN means "broken model")
+    results = {r.uri: r for r in Predictor(model, batch_size=1, decode_backend="thread", decode_workers=1,
+                                           engine="torch").predict(
         [str(dark), str(bright)], clips=1)}
     assert results[str(dark)].status == "ok"
     assert (results[str(bright)].status, results[str(bright)].error) == ("failed", NON_FINITE)
