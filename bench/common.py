@@ -108,6 +108,15 @@ def in_subprocess(module: str, *args: str) -> dict[str, Any]:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak RSS: ``VmHWM`` (reset by exec; ``ru_maxrss`` is not, so a worker started
+    by a big parent would report the parent's peak), else ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
