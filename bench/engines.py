@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import sys
@@ -107,6 +108,7 @@ def agreement(tmp: Path) -> dict:
     from actionrec.data.synth import SynthConfig, write_dataset
     from actionrec.engines.runners import open_runner
     from actionrec.inference.predictor import Predictor
+    from actionrec.models.refs import pin_model
     from actionrec.training.config import TrainConfig
     from actionrec.training.loop import train
 
@@ -119,22 +121,19 @@ def agreement(tmp: Path) -> dict:
     fight = SHARED_VIDEOS.parent / "real" / "fight_surv" / "labels.csv"
     if fight.exists():
         sets["real clips"] += [r.uri for r in read_labels(fight).rows if r.split == "test"]
+    pinned = pin_model(str(tmp / "tiny" / "model.pt"))
     choices = _choices()
-    try:
+    if importlib.util.find_spec("nncf") is not None:
         from actionrec.engines.choice import EngineChoice
         from actionrec.engines.quantize import quantize
-        from actionrec.models.refs import pin_model
 
         # calibrated on the training videos (what the model will see), checked on everything below
-        quantize(pin_model(str(tmp / "tiny" / "model.pt")), [r.uri for r in labels.rows][::4], min_agreement=0.01)
+        quantize(pinned, [r.uri for r in labels.rows][::4], min_agreement=0.01)
         choices.append(EngineChoice("openvino", "int8", "cpu"))
-    except ImportError:
-        pass
-    from actionrec.models.refs import pin_model
 
     out = {}
     for name, uris in sets.items():
-        results = {str(c): Predictor(open_runner(pin_model(str(tmp / "tiny" / "model.pt")), c),
+        results = {str(c): Predictor(open_runner(pinned, c),
                                      decode_backend="thread").predict_all(uris, clips=3)
                    for c in choices}
         base = results[str(choices[0])]
