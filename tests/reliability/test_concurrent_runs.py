@@ -19,10 +19,32 @@ from videos import write_indexed
 from actionrec.lake.query import query
 
 
+def _running_tag_runs(lake: str) -> int:
+    """Tag flow runs on this lake that the Prefect server sees running (they have started, and wait or work)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+
+    running = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])))
+    with get_client(sync_client=True) as client:
+        return sum(r.parameters.get("lake") == lake for r in client.read_flow_runs(flow_run_filter=running))
+
+
 def _two_runs(source: str, lake: str, model, env, n: int, extra: list[str]) -> list[dict]:
+    """Two tag runs that certainly overlap: the test holds the lake's lease until both have started
+    (both wait for it), then lets go; one takes it and tags, the other waits for that one."""
+    from actionrec.lake.lease import Lease
+
     cmd = [sys.executable, "-m", "deployments.cli", "tag", source, "--lake", lake, "--model", str(model),
            "--shard-size", "1", "--clips", "1", "--lease-wait", "300", "--json", *extra]
-    runs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    with Lease(lake, "tag", "the test", ttl_s=600):
+        runs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]
+        deadline = time.monotonic() + 180
+        while _running_tag_runs(lake) < 2:
+            assert all(r.poll() is None for r in runs), "a run ended while the lake was busy"
+            assert time.monotonic() < deadline, "the two runs did not start"
+            time.sleep(0.5)
     outs = [r.communicate(timeout=600) for r in runs]
     assert [r.returncode for r in runs] == [0, 0], [o[1][-2000:] for o in outs]
     rows = sorted((json.loads(o[0].strip().splitlines()[-1]) for o in outs), key=lambda r: r["ok"])
@@ -30,7 +52,7 @@ def _two_runs(source: str, lake: str, model, env, n: int, extra: list[str]) -> l
     latest = query(lake, "SELECT video_uri, count(*) FROM predictions WHERE status = 'ok' GROUP BY 1")[1]
     assert len(latest) == n and all(count == 1 for _, count in latest)  # never a video twice
     spans = query(lake, "SELECT started_at, finished_at FROM runs ORDER BY started_at")[1]
-    assert spans[1][0] < spans[0][1], "the two runs must overlap for this test to mean anything"
+    assert spans[1][0] < spans[0][1], "the two runs overlapped"
     return rows
 
 
