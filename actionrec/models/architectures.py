@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torchvision.models import ResNet18_Weights
 
 from actionrec.data.spec import KINETICS_MEAN, KINETICS_STD, InputSpec
 from actionrec.errors import ModelError
@@ -113,9 +114,10 @@ _TSN = InputSpec(frames_per_clip=8, sampling="spread", frame_stride=1, sample_fp
     order_aware=False,
     description="TSN-style ResNet-18 over frames with averaged scores (order-blind 2D baseline)",
     weights={"IMAGENET1K_V1": _TSN},
+    urls={"IMAGENET1K_V1": ResNet18_Weights.IMAGENET1K_V1.url},
 )
 def tsn_resnet18(num_classes: int, pretrained: str | None = None) -> nn.Module:
-    from torchvision.models import ResNet18_Weights, resnet18
+    from torchvision.models import resnet18
 
     net = resnet18(weights=None)
     if pretrained:
@@ -203,7 +205,7 @@ def _register_torchvision() -> None:
     for arch, (enum_name, head, desc) in _TORCHVISION.items():
         specs = {w.name: published_spec(w) for w in getattr(tvv, enum_name)}
         register(arch, default_spec=specs["KINETICS400_V1"], head=head, description=f"torchvision {desc}",
-                 weights=specs)(_torchvision_video(arch, enum_name, head))
+                 weights=specs, urls={w.name: w.url for w in getattr(tvv, enum_name)})(_torchvision_video(arch, enum_name, head))
 
 
 _register_torchvision()
@@ -216,7 +218,5 @@ def torchvision_categories(arch: str, weights: str) -> list[str]:
     if not get_architecture(arch).pretrained:
         raise ModelError(f"{arch} has no pretrained weights")
     if arch not in _TORCHVISION:
-        from torchvision.models import ResNet18_Weights
-
         return list(weights_member(ResNet18_Weights, weights, arch).meta["categories"])
     return list(weights_member(getattr(tvv, _TORCHVISION[arch][0]), weights, arch).meta["categories"])

@@ -27,6 +27,9 @@ class Architecture:
     description: str = ""
     # Pretrained weight names, each with the input spec its authors evaluated it with.
     weights: dict[str, InputSpec] = field(default_factory=dict)
+    # Where each pretrained weight file is published (``actionrec models pull`` fetches it; run time
+    # reads it from the local cache only).
+    urls: dict[str, str] = field(default_factory=dict)
 
     @property
     def pretrained(self) -> tuple[str, ...]:
@@ -48,11 +51,16 @@ def register(
     order_aware: bool = True,
     description: str = "",
     weights: dict[str, InputSpec] | None = None,
+    urls: dict[str, str] | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     def decorate(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ModelError(f"architecture {name!r} is already registered")
-        _REGISTRY[name] = Architecture(name, build, default_spec, head, order_aware, description, dict(weights or {}))
+        unknown = sorted(set(urls or {}) - set(weights or {}))
+        if unknown:
+            raise ModelError(f"architecture {name!r}: urls for weights it does not declare: {', '.join(unknown)}")
+        _REGISTRY[name] = Architecture(name, build, default_spec, head, order_aware, description, dict(weights or {}),
+                                       dict(urls or {}))
         return build
 
     return decorate
