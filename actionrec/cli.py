@@ -3,7 +3,7 @@ models. The pipeline layers add tag, retrain, demo and serve through ``extension
 
 Exit status (``actionrec.errors``): 0 all good; 1 the work ran but some videos failed (each has a
 line with its reason); 2 usage or configuration error, with one clear line; 3 the run did not
-finish (a shard lost, storage unreachable): a rerun takes the rest; 130 interrupted.
+finish (a shard lost, storage unreachable, a download failed): a rerun takes the rest; 130 interrupted.
 
 Options that mirror a settings dataclass (``InferenceSettings``, ``TagSettings``, ``TrainConfig``,
 ``RetrainSettings``) are generated from its fields, so a flag's default and help are the
@@ -382,6 +382,23 @@ def cmd_models_archs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_models_pull(args: argparse.Namespace) -> int:
+    """Exit 0 when the weights are in the cache and verified; 2 for a reference with nothing to fetch or
+    a refused file (wrong hash, not on the mirror); 3 when the server could not be reached or the
+    download was cut short (nothing kept, try again)."""
+    from actionrec.models.download import pull
+
+    done = pull(args.ref, mirror=args.mirror, progress=show_progress(args) and not args.json)
+    if args.json:
+        emit_json(done)
+    elif done.status == "cached":
+        print(f"{done.ref}: already in the cache, verified: {done.path}")
+    else:
+        check = "sha256 verified" if done.verified else "no published hash to check"
+        print(f"{done.ref}: downloaded {done.bytes / 2**20:.1f} MiB from {done.source} ({check}) to {done.path}")
+    return EXIT_OK
+
+
 def _registry_rows(lake: Any, name: str) -> list[dict[str, Any]]:
     champion = lake.champion(name)
     rows = []
@@ -593,6 +610,15 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     m = msub.add_parser("archs", parents=[common], help="registered architectures (the default)")
     add_json(m)
     m.set_defaults(func=cmd_models_archs)
+    m = msub.add_parser("pull", parents=[common], help="download pretrained weights into the local cache "
+                                                       "(run time never downloads)")
+    m.add_argument("ref", help="torchvision:<arch>[:<weights>] or hf:<hub id> (required)")
+    m.add_argument("--mirror", default=None,
+                   help="base URL that hosts the same files (the published URL's path is appended) "
+                        "(default: $ACTIONREC_WEIGHTS_MIRROR, else the published URL)")
+    add_json(m)
+    add_quiet(m)
+    m.set_defaults(func=cmd_models_pull)
     m = msub.add_parser("list", parents=[common], help="versions in the lake's registry, with metrics")
     m.add_argument("--name", default=None, help="only this model name (default: unset, every name)")
     add_lake(m)

@@ -74,7 +74,17 @@ class CheckpointError(ModelError):
 
 
 class WeightsNotFoundError(ModelError):
-    """Pretrained weights are not in the local cache and there is no network to fetch them."""
+    """Pretrained weights are not in the local cache (``actionrec models pull`` fetches them)."""
+
+
+class WeightsCorruptError(ModelError):
+    """A pretrained weight file is not the published one (its sha256 disagrees with its name): fetch it
+    again; retrying the load will not help."""
+
+
+class DownloadError(StorageUnavailableError):
+    """A file could not be fetched for now (server unreachable, timeout, 5xx, connection cut short):
+    nothing was kept, trying again may work."""
 
 
 class RunIncompleteError(ActionRecError):
