@@ -367,18 +367,54 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def cmd_models_archs(args: argparse.Namespace) -> int:
+    """Every architecture with its input spec, cost and cached weights; ``--measure`` times it first."""
+    from actionrec.engines import profile
     from actionrec.models.architectures import get_architecture, list_architectures
+    from actionrec.models.weights import weights_cache_path
 
-    for name in list_architectures():
+    names = list_architectures()
+    unknown = sorted(set(args.arch or ()) - set(names))
+    if unknown:
+        raise ConfigError(f"--arch: unknown architecture {', '.join(unknown)}; known: {', '.join(names)}")
+    names = [n for n in names if not args.arch or n in args.arch]
+    engines = profile.cpu_engines()
+    if args.measure:
+        from tqdm import tqdm
+
+        jobs = [(n, e) for n in names for e in engines]
+        for name, engine in tqdm(jobs, desc="measuring", disable=not show_progress(args) or args.json):
+            profile.measure(name, engine)
+    rows = []
+    for name in names:
         a = get_architecture(name)
         s = a.default_spec
-        window = f"{s.frames_per_clip}@{s.sample_fps:g}fps" if s.sampling == "fps" else f"{s.frames_per_clip} {s.sampling}"
-        if getattr(args, "json", False):
-            emit_json({"arch": name, "order_aware": a.order_aware, "weights": list(a.pretrained),
-                       "input_spec": s.to_dict(), "description": a.description})
-        else:
-            print(f"{name:14} order-aware={'yes' if a.order_aware else 'no ':3}  weights={','.join(a.pretrained) or '-':16} "
-                  f"input={window} {s.crop_size}px  {a.description}")
+        c = profile.cost(name)
+        rows.append({"arch": name, "order_aware": a.order_aware, "weights": list(a.pretrained),
+                     "input_spec": s.to_dict(), "description": a.description,
+                     "params": c.params if c else None, "gflops_per_clip": c.gflops if c else None,
+                     "weights_cached": {w: weights_cache_path(u).exists() for w, u in a.urls.items()},
+                     "seconds_per_clip": {e: profile.stored_seconds(name, e) for e in engines}})
+    if args.json:
+        for r in rows:
+            emit_json(r)
+        return EXIT_OK
+
+    def window(s: dict[str, Any]) -> str:
+        frames = f"{s['frames_per_clip']}@{s['sample_fps']:g}fps" if s["sampling"] == "fps" else \
+            f"{s['frames_per_clip']} {s['sampling']}"
+        return f"{frames} {s['crop_size']}px"
+
+    def seconds(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3g}"
+
+    cols = ["arch", "order_aware", "weights", "cached", "input", "params", "GFLOPs"] + \
+        [f"{e}_s/clip" for e in engines] + ["description"]
+    print_rows(cols, [(r["arch"], "yes" if r["order_aware"] else "no", ",".join(r["weights"]) or "-",
+                       ",".join(w for w, hit in r["weights_cached"].items() if hit) or "-", window(r["input_spec"]),
+                       "-" if r["params"] is None else f"{r['params'] / 1e6:.2f}M",
+                       "-" if r["gflops_per_clip"] is None else f"{r['gflops_per_clip']:.3g}",
+                       *(seconds(r["seconds_per_clip"][e]) for e in engines), r["description"]) for r in rows],
+               "table")
     return EXIT_OK
 
 
@@ -492,6 +528,17 @@ def cmd_models_rollback(args: argparse.Namespace) -> int:
 
 
 # -- parser ---------------------------------------------------------------------------------------
+def add_archs_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--measure", action="store_true",
+                   help="first time one clip per engine on this CPU (random weights, batch 1, median of 3) and "
+                        "keep the figures for later listings; slow for big models (default: off)")
+    p.add_argument("--arch", action="append", default=None, metavar="NAME",
+                   help="only this architecture; repeat for more (default: every one)")
+    add_json(p)
+    add_quiet(p)
+    p.set_defaults(func=cmd_models_archs)
+
+
 def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], None]] = ()) -> argparse.ArgumentParser:
     """The core commands; ``extensions(sub, common)`` add more (the pipeline layers add tag, retrain, serve...)."""
     from actionrec import __version__
@@ -603,13 +650,12 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     add_json(p)
     p.set_defaults(func=cmd_quantize)
 
-    p = sub.add_parser("models", parents=[common], help="architectures; a lake's model registry")
-    add_json(p)
-    p.set_defaults(func=cmd_models_archs)
+    p = sub.add_parser("models", parents=[common], help="architectures; pretrained weights; a lake's model registry")
+    add_archs_options(p)
     msub = p.add_subparsers(dest="models_command")
-    m = msub.add_parser("archs", parents=[common], help="registered architectures (the default)")
-    add_json(m)
-    m.set_defaults(func=cmd_models_archs)
+    m = msub.add_parser("archs", parents=[common], help="registered architectures, their cost and cached weights "
+                                                        "(the default)")
+    add_archs_options(m)
     m = msub.add_parser("pull", parents=[common], help="download pretrained weights into the local cache "
                                                        "(run time never downloads)")
     m.add_argument("ref", help="torchvision:<arch>[:<weights>] or hf:<hub id> (required)")
