@@ -428,7 +428,7 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(done)
     elif done.status == "cached":
-        print(f"{done.ref}: already in the cache, verified: {done.path}")
+        print(f"{done.ref}: already in the cache{', verified' if done.verified else ''}: {done.path}")
     else:
         check = "sha256 verified" if done.verified else "no published hash to check"
         print(f"{done.ref}: downloaded {done.bytes / 2**20:.1f} MiB from {done.source} ({check}) to {done.path}")

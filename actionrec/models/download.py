@@ -62,10 +62,14 @@ def mirrored(url: str, mirror: str | None) -> str:
     """The URL to fetch: ``url``, or its path appended to the mirror's base."""
     if not mirror:
         return url
+    return check_mirror(mirror).rstrip("/") + urlsplit(url).path
+
+
+def check_mirror(mirror: str) -> str:
     base = urlsplit(mirror)
     if base.scheme not in ("http", "https") or not base.hostname:
         raise ConfigError(f"mirror must be an http(s):// URL, got {redact(mirror)!r}")
-    return mirror.rstrip("/") + urlsplit(url).path
+    return mirror
 
 
 def _request(url: str) -> urllib.request.Request:
@@ -106,9 +110,9 @@ def resolve_torchvision(ref: str) -> tuple[str, str, str]:
 def pull(ref: str, *, mirror: str | None = None, progress: bool = False) -> Pulled:
     """Fetch the weights a reference names into the local cache (see the module docstring)."""
     ref = ref.strip()
+    if ref.startswith("hf:"):  # a hub mirror is an endpoint of its own: --mirror, else $HF_ENDPOINT
+        return _pull_hf(ref, mirror or os.environ.get("HF_ENDPOINT") or None, progress)
     mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
-    if ref.startswith("hf:"):
-        return _pull_hf(ref, mirror)
     arch, weights, url = resolve_torchvision(ref)
     target = wt.weights_cache_path(url)
     source = mirrored(url, mirror)
@@ -176,16 +180,18 @@ def _sweep_partials(target: Path) -> None:
                 p.unlink()
 
 
-def _pull_hf(ref: str, mirror: str | None) -> Pulled:
+def _pull_hf(ref: str, mirror: str | None, progress: bool) -> Pulled:
     """A Hugging Face snapshot into the standard hub cache; the mirror is its endpoint."""
     repo_id = ref.removeprefix("hf:").strip()
     if not repo_id:
         raise ConfigError(f"expected hf:<hub id>, got {ref!r}")
     from huggingface_hub import snapshot_download
+    from huggingface_hub.utils import disable_progress_bars
 
-    endpoint = mirror or os.environ.get("HF_ENDPOINT") or None
-    if endpoint:
-        mirrored(endpoint, endpoint)  # validates it
+    if not progress:
+        disable_progress_bars()
+
+    endpoint = check_mirror(mirror).rstrip("/") if mirror else None
     shown = redact(endpoint or "https://huggingface.co")
     try:
         folder = snapshot_download(repo_id, endpoint=endpoint)
