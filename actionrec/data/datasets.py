@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from actionrec.data.clips import crop_thwc
 from actionrec.data.sampling import random_clip, uniform_clips
 from actionrec.data.spec import InputSpec
-from actionrec.data.transforms import LabelAwareAugment, to_clip_cthw
+from actionrec.data.transforms import LabelAwareAugment, random_resized_crop, to_clip_cthw
 from actionrec.errors import VideoError
 from actionrec.io.storage import open_input
 from actionrec.io.video import DecodedFrames, VideoReader, output_size
@@ -37,8 +37,9 @@ class _LazyVideo:
 
 
 class ClipDataset(Dataset):
-    """Decodes one clip per item: a random position + declared augmentations for training, the
-    centre clip otherwise. Items are ``(uri, class id)``."""
+    """Decodes one clip per item: a random position, crop and the allowed augmentations for training,
+    the centre clip otherwise. Items are ``(uri, class id)``; in training each video is drawn
+    ``repeats`` times per epoch, each time at its own place and crop."""
 
     def __init__(
         self,
@@ -49,8 +50,12 @@ class ClipDataset(Dataset):
         augment: LabelAwareAugment | None = None,
         seed: int = 0,
         cache_mb: int = 1024,
+        repeats: int = 1,
+        min_crop_scale: float = 1.0,
     ) -> None:
         self.items = list(items)
+        self.repeats = repeats if train else 1
+        self.min_crop_scale = min_crop_scale
         self.spec = spec
         self.train = train
         self.augment = augment
@@ -61,7 +66,7 @@ class ClipDataset(Dataset):
         self._cached_bytes = 0
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.items) * self.repeats
 
     def prepare(self, *, progress: bool = False, desc: str = "reading videos") -> dict[str, str]:
         """Open every video once; drop those that cannot be read. Returns ``{uri: reason}`` of the dropped."""
@@ -77,7 +82,7 @@ class ClipDataset(Dataset):
         return skipped
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        uri, label = self.items[i]
+        uri, label = self.items[i % len(self.items)]
         rng = random.Random(f"{self.seed}:{self.epoch}:{i}")
         spec = self.spec
         video = self._video(uri)
@@ -86,7 +91,10 @@ class ClipDataset(Dataset):
         else:
             times = uniform_clips(video.duration, video.fps, 1, spec.clip_sampling)[0]
         frames = video.read(times)
-        frames = crop_thwc(frames, spec.crop_size, rng if self.train else None)
+        if self.train and self.min_crop_scale < 1:
+            frames = random_resized_crop(frames, spec.crop_size, rng, self.min_crop_scale)
+        else:
+            frames = crop_thwc(frames, spec.crop_size, rng if self.train else None)
         if self.train and self.augment is not None:
             frames, label = self.augment(frames, label, rng)
         return to_clip_cthw(frames, spec), label

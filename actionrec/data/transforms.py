@@ -8,8 +8,10 @@ into "closing") take the dataset's declared label mapping and return the new lab
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,3 +80,40 @@ def applicable(mapping: Mapping[str, str] | None, classes: tuple[str, ...]) -> M
     if any(a in classes and b not in classes for a, b in mapping.items()):
         return None
     return {a: b for a, b in mapping.items() if a in classes}
+
+
+def random_resized_crop(frames_thwc: np.ndarray, size: int, rng: random.Random, min_scale: float,
+                        ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> np.ndarray:
+    """Scale and aspect jitter (training only): a box whose short side is ``min_scale``..1 of the
+    frame's, with an aspect ratio in ``ratio``, at a random place, resized to ``size`` x ``size``.
+    The same box for every frame, so motion is not invented. uint8 THWC in, uint8 THWC out."""
+    t, h, w, _ = frames_thwc.shape
+    side = min(h, w) * rng.uniform(min_scale, 1.0)
+    aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
+    ch = max(1, min(h, round(side / math.sqrt(aspect))))
+    cw = max(1, min(w, round(side * math.sqrt(aspect))))
+    top, left = rng.randint(0, h - ch), rng.randint(0, w - cw)
+    box = torch.from_numpy(np.ascontiguousarray(frames_thwc[:, top : top + ch, left : left + cw]))
+    resized = torch.nn.functional.interpolate(box.permute(0, 3, 1, 2).float(), size=(size, size), mode="bilinear",
+                                              align_corners=False, antialias=True)
+    return resized.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+# A class name with one of these words may change meaning in a mirror ("swiping left").
+DIRECTION_WORDS = frozenset({"left", "right", "leftward", "rightward", "leftwards", "rightwards", "clockwise",
+                             "counterclockwise", "anticlockwise"})
+
+
+def says_a_direction(name: str) -> bool:
+    return any(word in DIRECTION_WORDS for word in re.split(r"[^a-z]+", name.lower()))
+
+
+def mirror_rule(mode: str, declared: Mapping[str, str] | None, classes: Sequence[str]) -> Mapping[str, str] | None:
+    """Which mirror applies in training: ``declared`` only as the data set maps classes; ``auto`` also
+    mirrors, keeping labels, when no class name says a direction; ``off`` never. None: no mirror."""
+    names = tuple(classes)
+    if mode == "off":
+        return None
+    if declared is not None or mode == "declared":
+        return applicable(declared, names)
+    return None if any(says_a_direction(c) for c in names) else {}

@@ -18,8 +18,10 @@ from actionrec.options import option
 
 Optimizer = Literal["adamw", "sgd"]
 Loss = Literal["ce", "focal"]
+Mirror = Literal["auto", "declared", "off"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 LOSSES: tuple[str, ...] = get_args(Loss)
+MIRRORS: tuple[str, ...] = get_args(Mirror)
 # What an unset lr / weight_decay means for each optimizer.
 OPTIMIZER_DEFAULTS: dict[str, dict[str, float]] = {
     "adamw": {"lr": 2e-3, "weight_decay": 0.05},
@@ -45,6 +47,12 @@ class TrainConfig:
     balanced_sampling: bool = option(False, "sample classes equally often")
     label_smoothing: float = option(0.0, "label smoothing in [0, 1)")
     augment: bool = option(True, "apply the flips/reversals the data set declares (augment.json)")
+    hflip: Mirror = option("auto", "mirror training clips: declared (only as augment.json maps classes), auto "
+                                   "(also when no class name says a direction: left, right, clockwise...), off")
+    clips_per_video: int = option(1, "training clips drawn from each video per epoch, each at its own place and crop")
+    min_crop_scale: float = option(1.0, "scale jitter: a training crop covers this share of the frame's short "
+                                        "side or more, with aspect jitter (1: fixed-size random crop)")
+    mixup: float = option(0.0, "mixup alpha: blend pairs of training clips and their labels (0: off)")
     seed: int = option(0, "random seed")
     amp: bool = option(True, "bf16 autocast on CUDA")
     patience: int = option(0, "early stopping after this many epochs without a better val top-1 (0: off)")
@@ -78,6 +86,11 @@ class TrainConfig:
              and (0 <= self.warmup_epochs < self.epochs or (self.epochs == 1 and self.warmup_epochs <= 1)),
              "an integer in [0, epochs)"),
             ("loss", self.loss in LOSSES, f"one of {LOSSES}"),
+            ("hflip", self.hflip in MIRRORS, f"one of {MIRRORS}"),
+            ("clips_per_video", integer(self.clips_per_video) and 1 <= self.clips_per_video <= 64,
+             "an integer in [1, 64]"),
+            ("min_crop_scale", finite(self.min_crop_scale) and 0.1 <= self.min_crop_scale <= 1, "in [0.1, 1]"),
+            ("mixup", finite(self.mixup) and 0 <= self.mixup <= 10, "a finite number in [0, 10]"),
             ("focal_gamma", finite(self.focal_gamma) and self.focal_gamma >= 0, "a finite number >= 0"),
             ("label_smoothing", finite(self.label_smoothing) and 0 <= self.label_smoothing < 1, "in [0, 1)"),
             ("seed", integer(self.seed) and self.seed >= 0, "an integer >= 0"),

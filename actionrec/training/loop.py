@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from actionrec.data.datasets import ClipDataset
 from actionrec.data.labels import LabelTable
-from actionrec.data.transforms import LabelAwareAugment, applicable
+from actionrec.data.transforms import LabelAwareAugment, applicable, mirror_rule
 from actionrec.errors import ConfigError, DataError
 from actionrec.io.atomic import atomic_path
 from actionrec.models.architectures import get_architecture, replace_head
@@ -135,17 +135,20 @@ def train(
     train_items = [(r.uri, ids[r.label]) for r in train_rows]
     val_items = [(r.uri, ids[r.label]) for r in val_rows]
     augment = None
-    if cfg.augment and labels.augment:
+    if cfg.augment:
         names = tuple(classes)
-        augment = LabelAwareAugment(names, applicable(labels.augment.get("hflip"), names),
-                                    applicable(labels.augment.get("reverse"), names))
+        declared = labels.augment or {}
+        augment = LabelAwareAugment(names, mirror_rule(cfg.hflip, declared.get("hflip"), names),
+                                    applicable(declared.get("reverse"), names))
 
-    dataset = ClipDataset(train_items, model.spec, train=True, augment=augment, seed=cfg.seed)
+    dataset = ClipDataset(train_items, model.spec, train=True, augment=augment, seed=cfg.seed,
+                          repeats=cfg.clips_per_video, min_crop_scale=cfg.min_crop_scale)
     val_set = ClipDataset(val_items, model.spec, train=False) if val_items else None
     skipped = _skip_unreadable(dataset, val_set, cfg, progress)
     if val_set is not None and not len(val_set):
         val_set = None
     train_items = dataset.items
+    mixing = np.random.default_rng(cfg.seed)
 
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     module = model.module.to(device)
@@ -163,10 +166,10 @@ def train(
     generator = torch.Generator().manual_seed(cfg.seed)
     sampler = None
     if cfg.balanced_sampling:
-        w = class_weights(label_ids, len(classes))[torch.as_tensor(label_ids)]
-        sampler = WeightedRandomSampler(w.double(), num_samples=len(train_items), replacement=True, generator=generator)
+        w = class_weights(label_ids, len(classes))[torch.as_tensor(label_ids * dataset.repeats)]  # item i: video i % n
+        sampler = WeightedRandomSampler(w.double(), num_samples=len(dataset), replacement=True, generator=generator)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-                        num_workers=cfg.num_workers, generator=generator, drop_last=len(train_items) > cfg.batch_size,
+                        num_workers=cfg.num_workers, generator=generator, drop_last=len(dataset) > cfg.batch_size,
                         pin_memory=device.type == "cuda", persistent_workers=False)
     base_lrs = [g["lr"] for g in opt.param_groups]
     factor = _schedule(cfg, len(loader))
@@ -199,9 +202,16 @@ def train(
                 g["lr"] = base * factor(step)
             clips = clips.to(device, non_blocking=True)
             target = target.to(device, non_blocking=True)
+            lam, partner = 1.0, target
+            if cfg.mixup > 0:  # blend each clip with another of the batch, and their labels alike
+                lam = float(mixing.beta(cfg.mixup, cfg.mixup))
+                order = torch.from_numpy(mixing.permutation(len(target))).to(device)
+                clips, partner = lam * clips + (1 - lam) * clips[order], target[order]
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 logits = module(clips)
             loss = criterion(logits.float(), target)
+            if lam < 1:
+                loss = lam * loss + (1 - lam) * criterion(logits.float(), partner)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -28,8 +28,9 @@ def test_every_architecture_forward(arch):
     entry = get_architecture(arch)
     torch.manual_seed(0)
     model = build_model(arch, CLASSES).module.eval()
-    # MViT has fixed positional embeddings (16x224x224); S3D needs 224 pixels; the rest take tiny clips.
-    t, s = {"mvit_v2_s": (16, 224), "s3d": (14, 224)}.get(arch, (4, 32))
+    # MViT has fixed positional embeddings (16x224x224); S3D needs 224 pixels; motion3d needs 6 frames
+    # (5 differences survive its two temporal poolings); the rest take tiny clips.
+    t, s = {"mvit_v2_s": (16, 224), "s3d": (14, 224), "motion3d": (6, 32)}.get(arch, (4, 32))
     with torch.inference_mode():
         logits = model(torch.randn(1, 3, t, s, s))
     assert logits.shape == (1, len(CLASSES))
