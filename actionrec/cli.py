@@ -402,7 +402,7 @@ def cmd_models_archs(args: argparse.Namespace) -> int:
     def window(s: dict[str, Any]) -> str:
         frames = f"{s['frames_per_clip']}@{s['sample_fps']:g}fps" if s["sampling"] == "fps" else \
             f"{s['frames_per_clip']} {s['sampling']}"
-        return f"{frames} {s['crop_size']}px"
+        return f"{frames} {s['crop_size']}px" if not s.get("crop_width") else f"{frames} {s['crop_size']}x{s['crop_width']}px"
 
     def seconds(v: float | None) -> str:
         return "-" if v is None else f"{v:.3g}"

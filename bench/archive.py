@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         save_checkpoint(model, d / "model.pt", {"model_name": "bench"})
 
         clips = np.random.default_rng(0).integers(
-            0, 256, (args.batch_size, spec.frames_per_clip, spec.crop_size, spec.crop_size, 3), dtype=np.uint8)
+            0, 256, (args.batch_size, *spec.clip_shape), dtype=np.uint8)
         per_engine: dict[str, dict] = {}
         labels: dict[str, dict[str, str]] = {}
         for engine in engines:

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     gen = torch.Generator().manual_seed(0)
     inputs = {}
     for b in sorted({*args.batch_sizes, args.base_batch, *args.compile_batch_sizes}):
-        x = normalize_ncthw(torch.randint(0, 256, (b, spec.frames_per_clip, spec.crop_size, spec.crop_size, 3),
+        x = normalize_ncthw(torch.randint(0, 256, (b, *spec.clip_shape),
                                           dtype=torch.uint8, generator=gen), spec)
         # normalize_ncthw permutes NTHWC, so its output already has channels_last_3d strides:
         # "contiguous" makes it plain NCTHW, as the textbook's stacked CTHW clips are.

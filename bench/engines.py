@@ -72,7 +72,7 @@ def speed(arch: str, batch: int, rounds: int, tmp: Path) -> tuple[dict, str]:
     save_checkpoint(build_model(arch, [str(i) for i in range(400)]), tmp / "speed" / "model.pt", {"model_name": arch})
     loaded = load_model(str(tmp / "speed" / "model.pt"))
     s = loaded.spec
-    clips = np.random.default_rng(0).integers(0, 256, (batch, s.frames_per_clip, s.crop_size, s.crop_size, 3),
+    clips = np.random.default_rng(0).integers(0, 256, (batch, *s.clip_shape),
                                               dtype=np.uint8)
     runners = {str(c): open_runner(loaded, c, batch_size=batch) for c in _choices()}
     try:  # int8, for speed only here (random weights): agreement is measured on a trained model below

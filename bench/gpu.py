@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     module = model.module.to(device).eval()
     result: dict = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
                     "torch": torch.__version__, "arch": args.arch, "batch": args.batch,
-                    "clip": [spec.frames_per_clip, spec.crop_size, spec.crop_size], "decode_backend": args.backend,
+                    "clip": list(spec.clip_shape[:3]), "decode_backend": args.backend,
                     "model_only": {}, "pipeline": []}
     print(f"device {result['device']}, {args.arch}, batch {args.batch}, clip {result['clip']}")
     for bf16 in (False, True):

@@ -19,18 +19,20 @@ from actionrec.io.storage import open_input
 from actionrec.io.video import VideoInfo, VideoReader
 
 
-def crop_thwc(frames_thwc: np.ndarray, size: int, rng: random.Random | None = None) -> np.ndarray:
-    """Centre crop (or a random one when ``rng`` is given); pads by edge replication if too small."""
+def crop_thwc(frames_thwc: np.ndarray, size: int | tuple[int, int], rng: random.Random | None = None) -> np.ndarray:
+    """Centre crop to ``size`` (square, or (height, width)), or a random one when ``rng`` is given;
+    pads by edge replication if too small."""
+    ch, cw = (size, size) if isinstance(size, int) else size
     t, h, w, _ = frames_thwc.shape
-    if h < size or w < size:
-        ph, pw = max(size - h, 0), max(size - w, 0)
+    if h < ch or w < cw:
+        ph, pw = max(ch - h, 0), max(cw - w, 0)
         frames_thwc = np.pad(frames_thwc, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode="edge")
         t, h, w, _ = frames_thwc.shape
     if rng is None:
-        top, left = (h - size) // 2, (w - size) // 2
+        top, left = (h - ch) // 2, (w - cw) // 2
     else:
-        top, left = rng.randint(0, h - size), rng.randint(0, w - size)
-    return frames_thwc[:, top : top + size, left : left + size]
+        top, left = rng.randint(0, h - ch), rng.randint(0, w - cw)
+    return frames_thwc[:, top : top + ch, left : left + cw]
 
 
 @dataclass
@@ -55,7 +57,7 @@ def decode_clips(uri: str, spec: InputSpec, num_clips: int) -> DecodedVideo:
             info = reader.info()
             times = uniform_clips(reader.duration, reader.fps, num_clips, spec.clip_sampling)
             read = reader.read([t for clip in times for t in clip], short_side=spec.short_side)
-            frames = crop_thwc(read.frames_thwc, spec.crop_size)
+            frames = crop_thwc(read.frames_thwc, spec.crop_hw)
             clips = np.ascontiguousarray(frames.reshape(num_clips, spec.frames_per_clip, *frames.shape[1:]))
             half = 1 / (2 * reader.fps)
             duration = reader.duration

@@ -92,9 +92,9 @@ class ClipDataset(Dataset):
             times = uniform_clips(video.duration, video.fps, 1, spec.clip_sampling)[0]
         frames = video.read(times)
         if self.train and self.min_crop_scale < 1:
-            frames = random_resized_crop(frames, spec.crop_size, rng, self.min_crop_scale)
+            frames = random_resized_crop(frames, spec.crop_hw, rng, self.min_crop_scale)
         else:
-            frames = crop_thwc(frames, spec.crop_size, rng if self.train else None)
+            frames = crop_thwc(frames, spec.crop_hw, rng if self.train else None)
         if self.train and self.augment is not None:
             frames, label = self.augment(frames, label, rng)
         return to_clip_cthw(frames, spec), label

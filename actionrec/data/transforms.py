@@ -82,19 +82,22 @@ def applicable(mapping: Mapping[str, str] | None, classes: tuple[str, ...]) -> M
     return {a: b for a, b in mapping.items() if a in classes}
 
 
-def random_resized_crop(frames_thwc: np.ndarray, size: int, rng: random.Random, min_scale: float,
-                        ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> np.ndarray:
-    """Scale and aspect jitter (training only): a box whose short side is ``min_scale``..1 of the
-    frame's, with an aspect ratio in ``ratio``, at a random place, resized to ``size`` x ``size``.
-    The same box for every frame, so motion is not invented. uint8 THWC in, uint8 THWC out."""
+def random_resized_crop(frames_thwc: np.ndarray, size: int | tuple[int, int], rng: random.Random,
+                        min_scale: float, ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> np.ndarray:
+    """Scale and aspect jitter (training only): a box ``min_scale``..1 times the size of the largest
+    box of the output's shape that fits the frame, its aspect jittered by a factor in ``ratio``, at a
+    random place, resized to ``size`` (square, or (height, width)). The same box for every frame,
+    so motion is not invented. uint8 THWC in, uint8 THWC out."""
+    oh, ow = (size, size) if isinstance(size, int) else size
     t, h, w, _ = frames_thwc.shape
-    side = min(h, w) * rng.uniform(min_scale, 1.0)
+    fit = min(h / oh, w / ow)  # the largest box of the output's shape that fits: (oh * fit, ow * fit)
+    scale = fit * rng.uniform(min_scale, 1.0)
     aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
-    ch = max(1, min(h, round(side / math.sqrt(aspect))))
-    cw = max(1, min(w, round(side * math.sqrt(aspect))))
+    ch = max(1, min(h, round(oh * scale / math.sqrt(aspect))))
+    cw = max(1, min(w, round(ow * scale * math.sqrt(aspect))))
     top, left = rng.randint(0, h - ch), rng.randint(0, w - cw)
     box = torch.from_numpy(np.ascontiguousarray(frames_thwc[:, top : top + ch, left : left + cw]))
-    resized = torch.nn.functional.interpolate(box.permute(0, 3, 1, 2).float(), size=(size, size), mode="bilinear",
+    resized = torch.nn.functional.interpolate(box.permute(0, 3, 1, 2).float(), size=(oh, ow), mode="bilinear",
                                               align_corners=False, antialias=True)
     return resized.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 

@@ -51,7 +51,7 @@ class ModelMeta:
         return {"name": self.name, "version": self.version, "arch": self.arch, "classes": list(self.classes),
                 "input_spec": self.spec.to_dict(),
                 "input": {"layout": "NTHWC", "dtype": "uint8",
-                          "shape": [-1, self.spec.frames_per_clip, self.spec.crop_size, self.spec.crop_size, 3]},
+                          "shape": [-1, *self.spec.clip_shape]},
                 "output": {"layout": "NK", "dtype": "float32", "what": "class probabilities (softmax)"}}
 
     @classmethod

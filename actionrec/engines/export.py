@@ -38,7 +38,7 @@ class ServingModule(nn.Module):
 
 def example_input(model: LoadedModel, batch: int = 1) -> torch.Tensor:
     s = model.spec
-    return torch.randint(0, 256, (batch, s.frames_per_clip, s.crop_size, s.crop_size, 3), dtype=torch.uint8,
+    return torch.randint(0, 256, (batch, *s.clip_shape), dtype=torch.uint8,
                          generator=torch.Generator().manual_seed(0))
 
 

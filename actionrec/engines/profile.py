@@ -55,7 +55,7 @@ def _shape(arch: str) -> str:
     from actionrec.models.architectures import get_architecture
 
     s = get_architecture(arch).default_spec
-    return f"{s.frames_per_clip}x{s.crop_size}x{s.crop_size}"
+    return "x".join(str(n) for n in s.clip_shape[:3])
 
 
 def cost(arch: str) -> Cost | None:
@@ -87,7 +87,7 @@ def _count(arch: str) -> Cost | None:
             params = sum(p.numel() for p in module.parameters())
             if device == "cpu" and params > CHEAP_PARAMETERS:
                 return None
-            clip = torch.zeros(1, 3, s.frames_per_clip, s.crop_size, s.crop_size, device=device)
+            clip = torch.zeros(1, 3, s.frames_per_clip, *s.crop_hw, device=device)
             with FlopCounterMode(display=False) as counter, torch.no_grad():
                 module(clip)
             return Cost(int(params), round(counter.get_total_flops() / 1e9, 3))
@@ -137,7 +137,7 @@ def measure(arch: str, engine: str, repeats: int = 3) -> float:
     choice = choose_engine(engine, "auto", "cpu")
     runner = open_runner(model, choice, batch_size=1)
     s = model.spec
-    clip = np.random.default_rng(0).integers(0, 256, (1, s.frames_per_clip, s.crop_size, s.crop_size, 3),
+    clip = np.random.default_rng(0).integers(0, 256, (1, *s.clip_shape),
                                               dtype=np.uint8)
     runner.run(clip)
     times = []

@@ -121,7 +121,7 @@ class Predictor:
     def self_check(self) -> None:
         """Score one blank clip: a model whose weights give NaN or inf fails here, before any video."""
         spec = self.model.spec
-        blank = np.zeros((1, spec.frames_per_clip, spec.crop_size, spec.crop_size, 3), np.uint8)
+        blank = np.zeros((1, *spec.clip_shape), np.uint8)
         self._check_finite(np.isfinite(self.run_batch(blank)).all(axis=1))
         self._finite_clips = 0
 

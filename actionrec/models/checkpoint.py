@@ -115,7 +115,7 @@ def save_checkpoint(
 MAX_PARAMETERS = 2_000_000_000  # 8 GB of fp32 weights
 MAX_CLASSES = 100_000
 MAX_CLIP_ELEMENTS = 64 * 2**20  # frames x crop x crop x 3 of one clip (S3D's published 128 x 224 x 224: 19 M)
-SPEC_LIMITS = {"frames_per_clip": 1024, "crop_size": 2048, "short_side": 4096, "frame_stride": 1000, "sample_fps": 1000}
+SPEC_LIMITS = {"frames_per_clip": 1024, "crop_size": 2048, "crop_width": 4096, "short_side": 4096, "frame_stride": 1000, "sample_fps": 1000}
 PAYLOAD_KEYS = {"format", "format_version", "arch", "arch_kwargs", "classes", "input_spec", "provenance", "state_dict"}
 
 
@@ -226,8 +226,8 @@ def _check_metadata(payload: Any, path: Path) -> _Meta:
         spec = InputSpec.from_dict(raw)
     except (ConfigError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: malformed input_spec: {e}") from e
-    if spec.frames_per_clip * spec.crop_size**2 * 3 > MAX_CLIP_ELEMENTS:
-        raise CheckpointError(f"{path}: a clip of {spec.frames_per_clip} x {spec.crop_size} x {spec.crop_size} "
+    if math.prod(spec.clip_shape) > MAX_CLIP_ELEMENTS:
+        raise CheckpointError(f"{path}: a clip of {spec.frames_per_clip} x {spec.crop_hw[0]} x {spec.crop_hw[1]} "
                               f"is larger than any model reads ({MAX_CLIP_ELEMENTS} values)")
     if not isinstance(payload.get("provenance", {}), dict):
         raise CheckpointError(f"{path}: provenance must be a dict")

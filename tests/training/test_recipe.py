@@ -93,3 +93,43 @@ def test_the_recipe_trains_and_repeats(tiny_labels):
 def test_recipe_options_are_checked(field, value):
     with pytest.raises(ConfigError, match=field):
         TrainConfig(**{field: value})
+
+
+def test_a_wide_crop_keeps_the_frame_width_through_training_inference_and_openvino(tiny_labels, tmp_path):
+    """A spec with ``crop_width``: training clips, decoded clips, the torch model and its OpenVINO
+    conversion all see (crop_size x crop_width) frames."""
+    from actionrec.data.clips import decode_clips
+    from actionrec.engines.choice import EngineChoice
+    from actionrec.engines.runners import open_runner
+    from actionrec.models import load_model
+
+    wide = {**SMALL_SPEC, "crop_width": 48}
+    cfg = TrainConfig(arch="motion3d", epochs=1, batch_size=4, arch_kwargs={"width": 4}, spec_overrides=wide,
+                      min_crop_scale=0.7)
+    model = train(cfg, tiny_labels, out=tmp_path / "wide.pt", progress=False).model
+    assert model.spec.crop_hw == (32, 48)
+    model = load_model(tmp_path / "wide.pt")
+    assert model.spec.clip_shape == (8, 32, 48, 3)
+    decoded = decode_clips(tiny_labels.rows[0].uri, model.spec, 2)
+    assert decoded.clips_nthwc.shape == (2, 8, 32, 48, 3)
+    torch_probs = open_runner(model, EngineChoice("torch", "f32", "cpu")).run(decoded.clips_nthwc)
+    ov_probs = open_runner(model, EngineChoice("openvino", "f32", "cpu")).run(decoded.clips_nthwc)
+    assert np.abs(torch_probs - ov_probs).max() < 1e-4
+
+
+@pytest.mark.parametrize("size,expected", [(4, (4, 4)), ((4, 6), (4, 6)), ((8, 6), (8, 6)), ((4, 12), (4, 12))])
+def test_crop_thwc_takes_a_height_and_a_width(size, expected):
+    from actionrec.data.clips import crop_thwc
+
+    frames = np.arange(2 * 6 * 10 * 3, dtype=np.uint8).reshape(2, 6, 10, 3)
+    out = crop_thwc(frames, size)
+    assert out.shape[1:3] == expected
+    if expected[0] <= 6 and expected[1] <= 10:  # centred
+        top, left = (6 - expected[0]) // 2, (10 - expected[1]) // 2
+        assert np.array_equal(out, frames[:, top : top + expected[0], left : left + expected[1]])
+
+
+@pytest.mark.parametrize("width", [0, -3, 2.5, True])
+def test_crop_width_is_checked(width):
+    with pytest.raises(ConfigError, match="crop_width"):
+        InputSpec(crop_width=width)
