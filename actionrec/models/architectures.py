@@ -23,6 +23,11 @@ _SMALL = InputSpec(frames_per_clip=16, sampling="fps", sample_fps=8.0, short_sid
                    mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225))
 
 
+# The same window over the whole width of a 16:9 frame (64 x 112): real footage puts the action
+# anywhere in the picture, and a square centre crop drops both sides.
+_WIDE = _SMALL.replace(crop_width=112)
+
+
 def get_architecture(name: str) -> Architecture:
     return registered(name)
 
@@ -88,7 +93,7 @@ def tiny3d(num_classes: int, width: int = 16, dropout: float = 0.2, pretrained: 
     return Tiny3D(num_classes, width=width, dropout=dropout, temporal=True)
 
 
-@register("motion3d", default_spec=_SMALL, head="head.1",
+@register("motion3d", default_spec=_WIDE, head="head.1",
           description="tiny3d fed frames and frame differences (RGB-difference motion input, ~0.3 M parameters)")
 def motion3d(num_classes: int, width: int = 16, dropout: float = 0.2, pretrained: str | None = None) -> nn.Module:
     _no_pretrained("motion3d", pretrained)

@@ -33,7 +33,7 @@ OPTIMIZER_DEFAULTS: dict[str, dict[str, float]] = {
 class TrainConfig:
     """Everything a training run depends on; validated here so a typo fails before any work."""
 
-    arch: str = option("tiny3d", "architecture (see `actionrec models`)")
+    arch: str = option("motion3d", "architecture (see `actionrec models`)")
     epochs: int = option(40, "passes over the training split")
     batch_size: int = option(8, "clips per optimisation step")
     optimizer: Optimizer = option("adamw", "optimizer")

@@ -36,7 +36,7 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("trained")
     table = read_labels(write_dataset(out / "data", SynthConfig(per_class=12, seed=5, size=32, num_frames=16)))
     four = dataclasses.replace(table, rows=tuple(r for r in table.rows if r.label in FOUR), classes=FOUR)
-    cfg = TrainConfig(epochs=40, batch_size=8, seed=0, arch_kwargs={"width": 8},
+    cfg = TrainConfig(arch="tiny3d", epochs=40, batch_size=8, seed=0, arch_kwargs={"width": 8},
                       spec_overrides={"frames_per_clip": 8, "frame_stride": 2, "short_side": 32, "crop_size": 32})
     train(cfg, four, out=out / "m" / "model.pt", progress=False)
     return out / "m" / "model.pt"

@@ -19,7 +19,7 @@ from videos import write_indexed
 from actionrec.data.synth import SynthConfig, write_dataset
 from actionrec.lake.query import query
 
-TINY = {"arch_kwargs": {"width": 4}, "spec_overrides": {"frames_per_clip": 8, "short_side": 32, "crop_size": 32}}
+TINY = {"arch_kwargs": {"width": 4}, "spec_overrides": {"frames_per_clip": 8, "short_side": 32, "crop_size": 32, "crop_width": None}}
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from actionrec.data.synth import SynthConfig, write_dataset
 from actionrec.errors import CheckpointError
 from actionrec.lake.lake import Lake
 
-TINY = {"arch_kwargs": {"width": 4}, "spec_overrides": {"frames_per_clip": 8, "short_side": 32, "crop_size": 32},
+TINY = {"arch_kwargs": {"width": 4}, "spec_overrides": {"frames_per_clip": 8, "short_side": 32, "crop_size": 32, "crop_width": None},
         "epochs": 1}
 
 

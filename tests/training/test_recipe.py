@@ -19,7 +19,7 @@ from actionrec.errors import ConfigError
 from actionrec.training.config import TrainConfig
 from actionrec.training.loop import train
 
-SMALL_SPEC = {"frames_per_clip": 8, "frame_stride": 2, "short_side": 32, "crop_size": 32}
+SMALL_SPEC = {"frames_per_clip": 8, "frame_stride": 2, "short_side": 32, "crop_size": 32, "crop_width": None}
 
 
 @pytest.mark.parametrize("mode,declared,classes,expected", [
