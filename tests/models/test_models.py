@@ -6,6 +6,7 @@ import pickle
 
 import pytest
 import torch
+from tiny import tiny_input, tiny_kwargs
 
 from actionrec.data.spec import InputSpec
 from actionrec.errors import CheckpointError, ModelError, WeightsNotFoundError
@@ -26,9 +27,8 @@ CLASSES = ["a", "b", "c"]
 def test_every_architecture_forward(arch):
     entry = get_architecture(arch)
     torch.manual_seed(0)
-    model = build_model(arch, CLASSES).module.eval()
-    # MViT has fixed positional embeddings (16x224x224); S3D needs 224 pixels; the rest take tiny clips.
-    t, s = {"mvit_v2_s": (16, 224), "s3d": (14, 224)}.get(arch, (4, 32))
+    model = build_model(arch, CLASSES, **tiny_kwargs(arch)).module.eval()
+    t, s = tiny_input(arch)
     with torch.inference_mode():
         logits = model(torch.randn(1, 3, t, s, s))
     assert logits.shape == (1, len(CLASSES))
@@ -57,7 +57,7 @@ def test_order_blind_baselines_ignore_frame_order():
     for arch in list_architectures():
         if get_architecture(arch).order_aware or arch == "tsn_resnet18":
             continue
-        net = build_model(arch, CLASSES).module.eval()
+        net = build_model(arch, CLASSES, **tiny_kwargs(arch)).module.eval()
         with torch.inference_mode():
             assert torch.allclose(net(clip), net(clip.flip(2)), atol=1e-5)
     net = build_model("tiny3d", CLASSES).module.eval()
