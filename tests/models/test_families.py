@@ -12,6 +12,7 @@ import torch
 from tiny import TINY_TRANSFORMER, tiny_kwargs
 
 from actionrec.errors import CheckpointError, ConfigError, ModelError, WeightsNotFoundError
+from actionrec.io.uris import local_path
 from actionrec.models import build_model, load_model, parse_model_ref, pin_model, save_checkpoint
 from actionrec.models.weights import weights_cache_path
 
@@ -220,7 +221,7 @@ def test_every_family_trains_evaluates_tags_and_converts(family, hf_folders, syn
     videos = tmp_path / "videos"
     videos.mkdir()
     for row in synth.rows[:3]:
-        shutil.copy(row.uri, videos)
+        shutil.copy(local_path(row.uri), videos)
     row = tag_flow(source=str(videos), lake=str(tmp_path / "lake"), model=str(out.parent), clips=1)
     assert (row["model_name"], row["ok"]) == (f"fam-{family}", 3)
 
