@@ -27,16 +27,6 @@ from actionrec.models.weights import load_cached_weights
 if TYPE_CHECKING:
     from actionrec.models.checkpoint import LoadedModel
 
-EXTRA = "pip install 'actionrec[families]'"
-
-
-def _require(package: str) -> None:
-    try:
-        __import__(package)
-    except ImportError as e:
-        raise ConfigError(f"this architecture needs the {package} package: {EXTRA}") from e
-
-
 def _int_arg(arch: str, name: str, value: Any, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise ConfigError(f"{arch}: {name} must be an integer from {low} to {high}, got {value!r}")
@@ -122,7 +112,7 @@ def slowfast_r50(num_classes: int, pretrained: str | None = None, width: int = 6
     _int_arg("slowfast_r50", "alpha", alpha, 1, 16)
     if width % 8 or depth not in SLOWFAST_DEPTHS:
         raise ConfigError(f"slowfast_r50: width must be a multiple of 8 and depth one of {SLOWFAST_DEPTHS}")
-    _require("pytorchvideo")
+    hf.require("pytorchvideo")
     from pytorchvideo.models.slowfast import create_slowfast
 
     state = _zoo_weights("slowfast_r50", pretrained, width, depth, (64, 50))
@@ -144,7 +134,7 @@ def i3d_r50(num_classes: int, pretrained: str | None = None, width: int = 64, de
     _int_arg("i3d_r50", "width", width, 4, 512)
     if depth not in RESNET_DEPTHS:
         raise ConfigError(f"i3d_r50: depth must be one of {RESNET_DEPTHS}")
-    _require("pytorchvideo")
+    hf.require("pytorchvideo")
     from pytorchvideo.models.resnet import create_resnet
 
     state = _zoo_weights("i3d_r50", pretrained, width, depth, (64, 50))
@@ -174,7 +164,7 @@ class HFVideoClassifier(nn.Module):
 
 def _hf_classes(model_type: str, config: dict[str, Any], num_classes: int) -> tuple[Any, Any]:
     """The transformers model class and its config object, from a checked config dict (``hf.check_config``)."""
-    _require("transformers")
+    hf.require("transformers")
     import transformers
 
     family = hf.hf_arch(model_type)

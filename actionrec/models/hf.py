@@ -92,8 +92,17 @@ def check_config(model_type: str, config: object) -> dict[str, Any]:
     return cfg
 
 
+def require(package: str) -> None:
+    """``ConfigError`` naming the extra that installs ``package`` when it is missing."""
+    try:
+        __import__(package)
+    except ImportError as e:
+        raise ConfigError(f"this architecture needs the {package} package: pip install 'actionrec[families]'") from e
+
+
 def known_fields(model_type: str) -> set[str]:
     """The config fields a family's network is built from (its config class's, less ``DROPPED_KEYS``)."""
+    require("transformers")
     import transformers
 
     return set(getattr(transformers, hf_arch(model_type).config_class)().to_dict()) - DROPPED_KEYS

@@ -142,6 +142,16 @@ def test_a_hostile_transformers_config_is_refused_before_allocation(hf_folders, 
         load_model(str(path))
 
 
+@pytest.mark.parametrize("arch,package", [("slowfast_r50", "pytorchvideo"), ("i3d_r50", "pytorchvideo"),
+                                          ("videomae", "transformers")])
+def test_a_plain_install_names_the_extra(arch, package, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, package, None)  # as if not installed
+    with pytest.raises(ConfigError, match=r"actionrec\[families\]"):
+        build_model(arch, CLASSES, **tiny_kwargs(arch))
+
+
 # -- SlowFast and I3D ------------------------------------------------------------------------------
 def test_slowfast_takes_one_clip_and_derives_its_slow_pathway():
     net = build_model("slowfast_r50", CLASSES, **tiny_kwargs("slowfast_r50")).module.eval()
