@@ -136,7 +136,8 @@ def _check_geometry(model_type: str, cfg: dict[str, Any]) -> None:
 # -- references ------------------------------------------------------------------------------------
 def hf_model_name(target: str) -> str:
     """The name an ``hf:`` model goes by: ``hf-<org>--<name>`` for a hub id, ``hf-<folder name>`` for a folder."""
-    slug = re.sub(r"[^A-Za-z0-9_.-]", "-", target.replace("/", "--")).strip(".-") or "model"
+    slug = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9_.-]", "-", target.replace("/", "--"))).strip(".-_")
+    slug = slug or "model"
     return f"hf-{slug}"[:128]
 
 
