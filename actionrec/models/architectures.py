@@ -242,3 +242,20 @@ def torchvision_categories(arch: str, weights: str) -> list[str]:
     if arch not in _TORCHVISION:
         return list(weights_member(ResNet18_Weights, weights, arch).meta["categories"])
     return list(weights_member(getattr(tvv, _TORCHVISION[arch][0]), weights, arch).meta["categories"])
+
+
+def published_categories(arch: str, weights: str) -> list[str]:
+    """Class names of a published weight set, from whoever publishes it. pytorchvideo's zoo is trained
+    on Kinetics-400 with its classes in alphabetical order, torchvision's order: the same 400 names."""
+    entry = get_architecture(arch)
+    if entry.publisher != "pytorchvideo":
+        return torchvision_categories(arch, weights)
+    if weights not in entry.weights:
+        raise ModelError(f"{arch} has no pretrained weights {weights!r}; choose one of {', '.join(entry.weights)}")
+    import torchvision.models.video as tvv
+
+    return list(tvv.R3D_18_Weights.KINETICS400_V1.meta["categories"])
+
+
+# SlowFast, I3D and the transformers families register themselves on import.
+from actionrec.models import families  # noqa: E402, F401

@@ -178,6 +178,18 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, bool | int | str)
 
 
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Scalars, or lists and string-keyed dicts of them (a transformers config), at most three levels
+    deep and 1,000 entries wide; what they mean is the architecture's to check (before it builds)."""
+    if _scalar(value):
+        return True
+    if depth >= 3 or not isinstance(value, list | dict) or len(value) > 1000:
+        return False
+    if isinstance(value, list):
+        return all(_plain(v, depth + 1) for v in value)
+    return all(isinstance(k, str) and _plain(v, depth + 1) for k, v in value.items())
+
+
 def _check_metadata(payload: Any, path: Path) -> _Meta:
     """Types and ranges of every field, before any of them decides an allocation."""
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -210,7 +222,7 @@ def _check_metadata(payload: Any, path: Path) -> _Meta:
         raise CheckpointError(f"{path}: class names appear twice: {', '.join(twice)}")
     kwargs = payload.get("arch_kwargs") or {}
     allowed = set(inspect.signature(entry.build).parameters) - {"num_classes", "pretrained"}
-    if not isinstance(kwargs, dict) or not all(isinstance(k, str) and k in allowed and _scalar(v)
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) and k in allowed and _plain(v)
                                                for k, v in kwargs.items()):
         raise CheckpointError(f"{path}: arch_kwargs must map {arch}'s arguments ({', '.join(sorted(allowed))}) "
                               f"to plain values, got {kwargs!r}"[:300])

@@ -1,6 +1,12 @@
 """Model references: one grammar, one parser, used by every command and the Python API.
 
-- ``torchvision:<arch>[:<weights>]``, e.g. ``torchvision:r2plus1d_18:KINETICS400_V1``;
+- ``torchvision:<arch>[:<weights>]``, e.g. ``torchvision:r2plus1d_18:KINETICS400_V1``, and
+  ``pytorchvideo:<arch>[:<weights>]``, e.g. ``pytorchvideo:slowfast_r50`` (its zoo's weights): a registered
+  architecture with weights published there (without ``<weights>``: ``KINETICS400_V1`` for torchvision,
+  the architecture's only published set for pytorchvideo);
+- ``hf:<hub id or folder>``: a transformers video classifier, from a folder made by ``save_pretrained``
+  (a path that starts with ``/``, ``.``, ``~`` or ``file://``, or an existing folder), else a hub id
+  (``org/name``) read from the local Hugging Face cache;
 - a checkpoint in S3: ``s3://bucket/key.pt``;
 - a checkpoint file: ``file://...``, a path with a folder part or a ``.pt``/``.pth`` suffix, or an
   existing folder that holds ``model.pt`` (``./dir`` and ``dir/model.pt`` are the same model);
@@ -30,15 +36,16 @@ from actionrec.names import check_name
 if TYPE_CHECKING:
     from actionrec.models.checkpoint import LoadedModel
 
-RefKind = Literal["torchvision", "s3", "file", "registry"]
+RefKind = Literal["torchvision", "pytorchvideo", "hf", "s3", "file", "registry"]
+PUBLISHERS = ("torchvision", "pytorchvideo")  # prefixes that name a registered architecture's published weights
 DEFAULT_WEIGHTS = "KINETICS400_V1"
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A parsed model reference. ``location``: the file path or S3 URI; ``name``/``version``: the
-    registry entry, or the torchvision architecture and weights."""
+    """A parsed model reference. ``location``: the file path, S3 URI or transformers folder;
+    ``name``/``version``: the registry entry, the published architecture and weights, or the hub id."""
 
     text: str
     kind: RefKind
@@ -73,12 +80,16 @@ def parse_model_ref(text: str | os.PathLike) -> ModelRef:
     text = os.fspath(text).strip()
     if not text:
         raise ConfigError("empty model reference")
-    if text.startswith("torchvision:"):
+    prefix = text.partition(":")[0]
+    if prefix in PUBLISHERS:
         parts = text.split(":")
         if len(parts) not in (2, 3) or not parts[1]:
-            raise ConfigError(f"expected torchvision:<arch>[:<weights>], got {text!r}")
-        weights = parts[2] if len(parts) == 3 and parts[2] else DEFAULT_WEIGHTS
-        return ModelRef(text, "torchvision", name=parts[1], version=weights)
+            raise ConfigError(f"expected {prefix}:<arch>[:<weights>], got {text!r}")
+        weights = parts[2] if len(parts) == 3 and parts[2] else None
+        return ModelRef(text, prefix, name=parts[1],  # type: ignore[arg-type]
+                        version=weights or (DEFAULT_WEIGHTS if prefix == "torchvision" else None))
+    if prefix == "hf":
+        return _parse_hf(text)
     if is_s3(text):
         split_s3(text)  # validates bucket and key
         return ModelRef(text, "s3", location=text)
@@ -94,12 +105,35 @@ def parse_model_ref(text: str | os.PathLike) -> ModelRef:
     return ModelRef(text, "registry", name=name, version=version or None)
 
 
+def _parse_hf(text: str) -> ModelRef:
+    from actionrec.models.hf import HUB_ID
+
+    target = text[3:].strip()
+    if not target:
+        raise ConfigError("expected hf:<hub id or folder>, got 'hf:'")
+    path = local_path(target).expanduser()
+    if target.startswith(("file://", ".", "~", "/", os.sep)) or path.is_dir():
+        path = path.resolve()
+        return ModelRef(text, "hf", location=str(path), name=path.name)
+    if not HUB_ID.match(target) or ".." in target:
+        raise ConfigError(f"expected hf:<hub id (org/name)> or hf:<folder>, got {text!r}")
+    return ModelRef(text, "hf", name=target)
+
+
 def pin_model(ref: str | ModelRef, lake: str | os.PathLike | None = None) -> PinnedModel:
     """Fix a reference to (name, version) without loading weights; a registry name without a
     version becomes its champion at this moment."""
     r = ref if isinstance(ref, ModelRef) else parse_model_ref(ref)
     if r.kind == "torchvision":
         return PinnedModel(r.text, f"torchvision-{r.name}", r.version or DEFAULT_WEIGHTS)
+    if r.kind == "pytorchvideo":
+        weights = r.version or _default_weights(r.name)
+        return PinnedModel(f"pytorchvideo:{r.name}:{weights}", f"pytorchvideo-{r.name}", weights)
+    if r.kind == "hf":
+        from actionrec.models.hf import hf_model_name
+
+        _, version = _hf_folder(r)
+        return PinnedModel(f"hf:{r.location}" if r.location else r.text, hf_model_name(r.name), version)
     if r.kind == "file":
         path = Path(r.location)
         if not path.is_file():
@@ -125,8 +159,10 @@ def load_model(ref: str | ModelRef | PinnedModel, *, lake: str | os.PathLike | N
 
     pinned = ref if isinstance(ref, PinnedModel) else None
     r = parse_model_ref(pinned.ref if pinned else ref) if not isinstance(ref, ModelRef) else ref
-    if r.kind == "torchvision":
-        model = _torchvision(r)
+    if r.kind in PUBLISHERS:
+        model = _published(r)
+    elif r.kind == "hf":
+        model = _hf(r)
     elif r.kind == "file":
         model = load_checkpoint(r.location)
     elif r.kind == "s3":
@@ -148,15 +184,54 @@ def load_model(ref: str | ModelRef | PinnedModel, *, lake: str | os.PathLike | N
     return model
 
 
-def _torchvision(r: ModelRef) -> LoadedModel:
-    from actionrec.models.architectures import torchvision_categories
+def _default_weights(arch: str) -> str:
+    from actionrec.models.architectures import get_architecture
+
+    entry = get_architecture(arch)
+    if not entry.pretrained:
+        raise ModelError(f"{arch} has no pretrained weights")
+    return entry.pretrained[0]
+
+
+def _published(r: ModelRef) -> LoadedModel:
+    """A registered architecture with published weights (from the local cache), named by who publishes them."""
+    from actionrec.models.architectures import get_architecture, published_categories
     from actionrec.models.checkpoint import build_model
 
-    weights = r.version or DEFAULT_WEIGHTS
-    classes = torchvision_categories(r.name, weights)
+    entry = get_architecture(r.name)
+    if entry.pretrained and entry.publisher != r.kind:
+        raise ModelError(f"{r.name}'s weights are published by {entry.publisher}: use {entry.publisher}:{r.name}")
+    weights = r.version or _default_weights(r.name)
+    classes = published_categories(r.name, weights)
     model = build_model(r.name, classes, pretrained=weights)
     model.module.eval()
-    model.name, model.version = f"torchvision-{r.name}", weights
+    model.name, model.version = f"{r.kind}-{r.name}", weights
+    model.provenance = {"source": r.text}
+    return model
+
+
+def _hf_folder(r: ModelRef) -> tuple[Path, str]:
+    """The transformers folder of an ``hf:`` reference (a hub id from the local cache only) and its version."""
+    from actionrec.models.hf import hf_version, resolve_hub_id
+
+    if r.location:
+        folder = Path(r.location)
+        if not (folder / "config.json").is_file():
+            raise ModelError(f"{r.text}: {folder} is not a transformers model folder (no config.json)")
+        return folder, hf_version(folder, hub=False)
+    folder = resolve_hub_id(r.name)
+    return folder, hf_version(folder, hub=True)
+
+
+def _hf(r: ModelRef) -> LoadedModel:
+    """A transformers video classifier with its own classes and input spec, weights on CPU."""
+    from actionrec.models.families import load_hf
+    from actionrec.models.hf import hf_model_name
+
+    folder, version = _hf_folder(r)
+    model = load_hf(folder)
+    model.module.eval()
+    model.name, model.version = hf_model_name(r.name), version
     model.provenance = {"source": r.text}
     return model
 

@@ -30,6 +30,9 @@ class Architecture:
     # Where each pretrained weight file is published (``actionrec models pull`` fetches it; run time
     # reads it from the local cache only).
     urls: dict[str, str] = field(default_factory=dict)
+    # Who publishes those weights: the prefix of their model references (``torchvision:r3d_18``,
+    # ``pytorchvideo:slowfast_r50``; ``hf`` architectures get theirs by ``hf:<hub id or folder>``).
+    publisher: str = "torchvision"
 
     @property
     def pretrained(self) -> tuple[str, ...]:
@@ -52,6 +55,7 @@ def register(
     description: str = "",
     weights: dict[str, InputSpec] | None = None,
     urls: dict[str, str] | None = None,
+    publisher: str = "torchvision",
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     def decorate(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
@@ -60,7 +64,7 @@ def register(
         if unknown:
             raise ModelError(f"architecture {name!r}: urls for weights it does not declare: {', '.join(unknown)}")
         _REGISTRY[name] = Architecture(name, build, default_spec, head, order_aware, description, dict(weights or {}),
-                                       dict(urls or {}))
+                                       dict(urls or {}), publisher)
         return build
 
     return decorate

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from checkpoints import write_tiny_checkpoint
+from tiny import tiny_input, tiny_kwargs
 
 from actionrec.engines import cache
 from actionrec.engines.choice import EngineChoice, choose_engine, cpu_has_bf16
@@ -61,9 +62,8 @@ def test_torch_compile_means_the_torch_engine():
 def _tiny(arch: str):
     """``arch`` at the smallest input it takes, with a spec that says so."""
     torch.manual_seed(0)
-    t, s = {"mvit_v2_s": (16, 224), "s3d": (14, 224), "motion3d": (6, 32)}.get(arch, (4, 32))
-    kwargs = {"width": 4} if arch in ("tiny3d", "motion3d") else {}
-    model = build_model(arch, CLASSES, **kwargs)
+    t, s = tiny_input(arch)
+    model = build_model(arch, CLASSES, **tiny_kwargs(arch))
     model.spec = model.spec.replace(frames_per_clip=t, frame_stride=1, short_side=s, crop_size=s)
     return model
 
