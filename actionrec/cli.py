@@ -658,7 +658,7 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     add_archs_options(m)
     m = msub.add_parser("pull", parents=[common], help="download pretrained weights into the local cache "
                                                        "(run time never downloads)")
-    m.add_argument("ref", help="torchvision:<arch>[:<weights>] or hf:<hub id> (required)")
+    m.add_argument("ref", help="torchvision:|pytorchvideo:<arch>[:<weights>] or hf:<hub id> (required)")
     m.add_argument("--mirror", default=None,
                    help="base URL that hosts the same files (the published URL's path is appended) "
                         "(default: $ACTIONREC_WEIGHTS_MIRROR, else the published URL)")

@@ -1,6 +1,6 @@
 """Fetching pretrained weights, only when asked (``actionrec models pull``); run time never downloads.
 
-- ``torchvision:<arch>[:<weights>]``: the file named in the architecture's ``urls`` goes where run
+- ``torchvision:`` or ``pytorchvideo:<arch>[:<weights>]``: the file named in the architecture's ``urls`` goes where run
   time looks for it (``weights.weights_cache_path``: ``$TORCH_HOME/hub/checkpoints/<name>``). It is
   streamed into a temporary file in that folder (``io.atomic``), its sha256 checked against the
   prefix in its published name, and only then renamed into place: an error, Ctrl-C or SIGTERM
@@ -83,28 +83,31 @@ def _request(url: str) -> urllib.request.Request:
     return urllib.request.Request(url, headers=headers)
 
 
-def resolve_torchvision(ref: str) -> tuple[str, str, str]:
-    """(arch, weights, url) for ``torchvision:<arch>[:<weights>]``; ``ConfigError`` when there is no such
-    architecture, weight set or published file."""
+def resolve_published(ref: str) -> tuple[str, str, str, str]:
+    """(publisher, arch, weights, url) for ``torchvision:`` or ``pytorchvideo:<arch>[:<weights>]``;
+    ``ConfigError`` when there is no such architecture, weight set or published file."""
     from actionrec.models.architectures import get_architecture
     from actionrec.models.refs import parse_model_ref
 
     r = parse_model_ref(ref)
-    if r.kind != "torchvision":
-        raise ConfigError(f"models pull takes torchvision:<arch>[:<weights>] or hf:<hub id>, got {ref!r}")
+    if r.kind not in ("torchvision", "pytorchvideo"):
+        raise ConfigError(f"models pull takes torchvision: or pytorchvideo:<arch>[:<weights>], or hf:<hub id>; "
+                          f"got {ref!r}")
     try:
         arch = get_architecture(r.name)
     except Exception as e:
         raise ConfigError(str(e)) from e
-    weights = r.version or ""
     if not arch.weights:
         raise ConfigError(f"{arch.name} has no published weights to pull")
+    if arch.publisher != r.kind:
+        raise ConfigError(f"{arch.name}'s weights are published by {arch.publisher}: use {arch.publisher}:{arch.name}")
+    weights = r.version or arch.pretrained[0]
     if weights not in arch.weights:
         raise ConfigError(f"{arch.name} has no published weights {weights!r}; choose one of "
                           f"{', '.join(arch.pretrained)}")
     if weights not in arch.urls:
         raise ConfigError(f"{arch.name}:{weights} names no file to download (no url in its registration)")
-    return arch.name, weights, arch.urls[weights]
+    return arch.publisher, arch.name, weights, arch.urls[weights]
 
 
 def pull(ref: str, *, mirror: str | None = None, progress: bool = False) -> Pulled:
@@ -113,10 +116,10 @@ def pull(ref: str, *, mirror: str | None = None, progress: bool = False) -> Pull
     if ref.startswith("hf:"):  # a hub mirror is an endpoint of its own: --mirror, else $HF_ENDPOINT
         return _pull_hf(ref, mirror or os.environ.get("HF_ENDPOINT") or None, progress)
     mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
-    arch, weights, url = resolve_torchvision(ref)
+    publisher, arch, weights, url = resolve_published(ref)
     target = wt.weights_cache_path(url)
     source = mirrored(url, mirror)
-    canonical = f"torchvision:{arch}:{weights}"
+    canonical = f"{publisher}:{arch}:{weights}"
     if target.exists():
         with suppress(WeightsCorruptError):
             wt.verify_cached(target, url)

@@ -49,7 +49,7 @@ def pull_command(url: str) -> str:
     for arch in registered_names():
         for weights, published in registered(arch).urls.items():
             if published == url:
-                return f"actionrec models pull torchvision:{arch}:{weights}"
+                return f"actionrec models pull {registered(arch).publisher}:{arch}:{weights}"
     return f"actionrec models pull torchvision:<arch>:<weights> (the architecture that publishes {url})"
 
 

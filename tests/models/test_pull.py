@@ -207,3 +207,22 @@ def test_cli_unreachable_mirror(cache, tmp_path, monkeypatch, capsys):
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and PASSWORD not in err
         assert "127.0.0.1" in err
     assert redact(f"see {dead}/x and https://a:b@h/y") == f"see http://***@127.0.0.1:{port}/x and https://***@h/y"
+
+
+def test_pytorchvideo_zoo_weights_pull_by_their_publisher(cache, server):
+    """``pytorchvideo:<arch>`` pulls the zoo file the architecture names (no hash in a zoo name: it is
+    fetched whole, not verified); the wrong publisher's prefix is refused with the right one."""
+    from actionrec.errors import ConfigError
+    from actionrec.models.architectures import get_architecture
+
+    entry = get_architecture("i3d_r50")
+    url = entry.urls[entry.pretrained[0]]
+    zoo = url.split("/", 3)[3]
+    _Handler.files = {f"/{zoo}": b"zoo-bytes"}
+    with pytest.raises(WeightsNotFoundError, match="actionrec models pull pytorchvideo:i3d_r50:"):
+        wt.load_cached_weights(url)
+    done = pull("pytorchvideo:i3d_r50", mirror=server)
+    assert done.status == "downloaded" and not done.verified and done.ref.startswith("pytorchvideo:i3d_r50:")
+    assert wt.weights_cache_path(url).read_bytes() == b"zoo-bytes"
+    with pytest.raises(ConfigError, match="use pytorchvideo:i3d_r50"):
+        pull("torchvision:i3d_r50", mirror=server)
