@@ -64,7 +64,7 @@ def _tiny(arch: str):
     torch.manual_seed(0)
     t, s = tiny_input(arch)
     model = build_model(arch, CLASSES, **tiny_kwargs(arch))
-    model.spec = model.spec.replace(frames_per_clip=t, frame_stride=1, short_side=s, crop_size=s)
+    model.spec = model.spec.replace(frames_per_clip=t, frame_stride=1, short_side=s, crop_size=s, crop_width=None)
     return model
 
 

@@ -9,7 +9,7 @@ import torch
 from tiny import tiny_input, tiny_kwargs
 
 from actionrec.data.spec import InputSpec
-from actionrec.errors import CheckpointError, ModelError, WeightsNotFoundError
+from actionrec.errors import CheckpointError, ModelError, WeightsCorruptError, WeightsNotFoundError
 from actionrec.models import (
     build_model,
     get_architecture,
@@ -17,6 +17,7 @@ from actionrec.models import (
     load_model,
     register,
     save_checkpoint,
+    weights,
 )
 from actionrec.models.weights import weights_cache_path
 
@@ -117,11 +118,17 @@ def test_pretrained_weights_from_local_cache_only(tmp_path, monkeypatch):
         load_model("torchvision:s3d:KINETICS400_V1")
     path = weights_cache_path(S3D_Weights.KINETICS400_V1.url)
     assert str(path) in str(info.value) and path.name in str(info.value)
+    assert "`actionrec models pull torchvision:s3d:KINETICS400_V1`" in str(info.value)
     # Put weights where torchvision's cache keeps them: they load without any network.
     torch.manual_seed(1)
     reference = s3d(weights=None, num_classes=400)
     path.parent.mkdir(parents=True)
     torch.save(reference.state_dict(), path)
+    # Random weights are not the published file: refused, naming the command that fetches it...
+    with pytest.raises(WeightsCorruptError, match="actionrec models pull torchvision:s3d:KINETICS400_V1"):
+        load_model("torchvision:s3d:KINETICS400_V1")
+    # ...so here they stand in for it with the hash check off (tests/models/test_pull.py checks it).
+    monkeypatch.setattr(weights, "published_hash", lambda name: None)
     model = load_model("torchvision:s3d:KINETICS400_V1")
     assert len(model.classes) == 400 and model.classes[0] == "abseiling"
     assert model.spec.crop_size == 224
