@@ -11,6 +11,9 @@ without them (``pip install 'actionrec[families]'`` adds them).
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +97,15 @@ def _zoo_weights(arch: str, pretrained: str | None, width: int, depth: int, defa
     return loaded.get("model_state", loaded)  # the zoo's .pyth keeps the state dict under "model_state"
 
 
+@contextmanager
+def _quiet_import() -> Iterator[None]:
+    """pytorchvideo (unmaintained since 2022) scripts a helper at import, which torch now warns about
+    on every command that builds one of its models; the warning is not the user's to act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
+        yield
+
+
 def _finish(model: nn.Module, state: Any, head: nn.Module, num_classes: int) -> nn.Module:
     if state is not None:
         model.load_state_dict(state)
@@ -113,7 +125,8 @@ def slowfast_r50(num_classes: int, pretrained: str | None = None, width: int = 6
     if width % 8 or depth not in SLOWFAST_DEPTHS:
         raise ConfigError(f"slowfast_r50: width must be a multiple of 8 and depth one of {SLOWFAST_DEPTHS}")
     hf.require("pytorchvideo")
-    from pytorchvideo.models.slowfast import create_slowfast
+    with _quiet_import():
+        from pytorchvideo.models.slowfast import create_slowfast
 
     state = _zoo_weights("slowfast_r50", pretrained, width, depth, (64, 50))
     net = create_slowfast(model_depth=depth, model_num_class=400 if state is not None else num_classes,
@@ -135,7 +148,8 @@ def i3d_r50(num_classes: int, pretrained: str | None = None, width: int = 64, de
     if depth not in RESNET_DEPTHS:
         raise ConfigError(f"i3d_r50: depth must be one of {RESNET_DEPTHS}")
     hf.require("pytorchvideo")
-    from pytorchvideo.models.resnet import create_resnet
+    with _quiet_import():
+        from pytorchvideo.models.resnet import create_resnet
 
     state = _zoo_weights("i3d_r50", pretrained, width, depth, (64, 50))
     # pytorchvideo.models.hub.resnet.i3d_r50's arguments.
