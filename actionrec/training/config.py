@@ -50,8 +50,9 @@ class TrainConfig:
     hflip: Mirror = option("auto", "mirror training clips: declared (only as augment.json maps classes), auto "
                                    "(also when no class name says a direction: left, right, clockwise...), off")
     clips_per_video: int = option(1, "training clips drawn from each video per epoch, each at its own place and crop")
-    min_crop_scale: float = option(1.0, "scale jitter: a training crop covers this share of the frame's short "
-                                        "side or more, with aspect jitter (1: fixed-size random crop)")
+    min_crop_scale: float = option(1.0, "scale jitter: a training crop is this share or more of the largest "
+                                        "box of the model's shape that fits the frame, with aspect jitter, "
+                                        "resized (1: a fixed-size random crop)")
     mixup: float = option(0.0, "mixup alpha: blend pairs of training clips and their labels (0: off)")
     seed: int = option(0, "random seed")
     amp: bool = option(True, "bf16 autocast on CUDA")
