@@ -187,10 +187,28 @@ def _hf_classes(model_type: str, config: dict[str, Any], num_classes: int) -> tu
     return getattr(transformers, family.model_class), cfg
 
 
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers notes, on every build, a ``loss_type`` its video configs carry, and draws a
+    progress bar for each weight load; neither is the user's to act on. Its errors still show."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def hf_module(model_type: str, config: dict[str, Any], num_classes: int) -> nn.Module:
     """An untrained network from a checked config dict."""
     model_class, cfg = _hf_classes(model_type, config, num_classes)
-    return HFVideoClassifier(model_class(cfg))
+    with _quiet_transformers():
+        return HFVideoClassifier(model_class(cfg))
 
 
 def load_hf(folder: Path) -> LoadedModel:
@@ -209,8 +227,8 @@ def load_hf(folder: Path) -> LoadedModel:
         raise ModelError(f"{folder}: {e}") from e
     model_class, cfg = _hf_classes(model_type, kwargs, len(classes))
     try:
-        net = model_class.from_pretrained(
-            str(folder), config=cfg, local_files_only=True, dtype=torch.float32)
+        with _quiet_transformers():
+            net = model_class.from_pretrained(str(folder), config=cfg, local_files_only=True, dtype=torch.float32)
     except (OSError, ValueError) as e:
         raise ModelError(f"cannot load the transformers model in {folder}: {e}") from e
     return LoadedModel(HFVideoClassifier(net.float()), model_type, classes, spec, {"config": kwargs},
