@@ -176,9 +176,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     settings = InferenceSettings(**options_from(args, InferenceSettings))
     model = Model.load(args.model, lake=lake_of(args))
-    run = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("top_k", "clips")}
-    results = model.predict(args.videos, top_k=settings.top_k, clips=settings.clips, progress=show_progress(args),
-                            **run)
+    run = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("top_k", "clips", "crops")}
+    results = model.predict(args.videos, top_k=settings.top_k, clips=settings.clips, crops=settings.crops,
+                            progress=show_progress(args), **run)
     failed = 0
     for r in results:
         failed += r.status == "failed"
@@ -274,8 +274,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not rows:
         raise ConfigError(f"labels: the {args.split!r} split of {args.labels} is empty (use --split)")
     model = load_model(args.model, lake=lake_of(args))
-    run = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("top_k", "clips")}
-    ev = evaluate_model(model, rows, clips=settings.clips, progress=show_progress(args), **run)
+    run = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("top_k", "clips", "crops")}
+    ev = evaluate_model(model, rows, clips=settings.clips, crops=settings.crops, progress=show_progress(args), **run)
     summary = {**ev.to_dict(), "model_name": model.name, "model_version": model.version, "split": args.split,
                "report": None, "confusion_png": None}
     if args.out:

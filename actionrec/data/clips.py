@@ -35,9 +35,27 @@ def crop_thwc(frames_thwc: np.ndarray, size: int | tuple[int, int], rng: random.
     return frames_thwc[:, top : top + ch, left : left + cw]
 
 
+def view_crops_thwc(frames_thwc: np.ndarray, size: tuple[int, int], views: int) -> list[np.ndarray]:
+    """``views`` crops of ``size`` (height, width): 1 is the centre crop; 3 are both ends and the centre
+    of the frame's long side (three-crop testing: together they cover the frame)."""
+    if views == 1:
+        return [crop_thwc(frames_thwc, size)]
+    ch, cw = size
+    _, h, w, _ = frames_thwc.shape
+    if h < ch or w < cw:  # smaller than one crop: padded once, the same view three times
+        return [crop_thwc(frames_thwc, size)] * views
+    top, left = (h - ch) // 2, (w - cw) // 2
+    if w - cw >= h - ch:
+        boxes = [(top, x) for x in np.linspace(0, w - cw, views).round().astype(int)]
+    else:
+        boxes = [(y, left) for y in np.linspace(0, h - ch, views).round().astype(int)]
+    return [frames_thwc[:, y : y + ch, x : x + cw] for y, x in boxes]
+
+
 @dataclass
 class DecodedVideo:
-    """What a decode worker hands back: uint8 clips ``[N, T, H, W, 3]``, or the reason there are none."""
+    """What a decode worker hands back: uint8 clips ``[N * views, T, H, W, 3]`` (each clip's views
+    together), or the reason there are none."""
 
     uri: str
     clips_nthwc: np.ndarray | None
@@ -47,23 +65,26 @@ class DecodedVideo:
     partial_reason: str | None = None
     error: str | None = None
     frames_decoded: int = 0
+    views: int = 1
 
 
-def decode_clips(uri: str, spec: InputSpec, num_clips: int) -> DecodedVideo:
-    """Open, sample ``num_clips`` clips, crop; any failure becomes a reason, never an exception."""
+def decode_clips(uri: str, spec: InputSpec, num_clips: int, views: int = 1) -> DecodedVideo:
+    """Open, sample ``num_clips`` clips, crop ``views`` crops of each; any failure becomes a reason,
+    never an exception."""
     start = time.perf_counter()
     try:
         with open_input(uri) as source, VideoReader(source) as reader:
             info = reader.info()
             times = uniform_clips(reader.duration, reader.fps, num_clips, spec.clip_sampling)
             read = reader.read([t for clip in times for t in clip], short_side=spec.short_side)
-            frames = crop_thwc(read.frames_thwc, spec.crop_hw)
-            clips = np.ascontiguousarray(frames.reshape(num_clips, spec.frames_per_clip, *frames.shape[1:]))
+            t = spec.frames_per_clip
+            per_clip = [read.frames_thwc[i * t : (i + 1) * t] for i in range(num_clips)]
+            clips = np.ascontiguousarray(np.stack([v for c in per_clip for v in view_crops_thwc(c, spec.crop_hw, views)]))
             half = 1 / (2 * reader.fps)
             duration = reader.duration
             spans = [(float(max(c[0] - half, 0)), float(min(c[-1] + half, duration))) for c in times]
             return DecodedVideo(uri, clips, spans, info, time.perf_counter() - start, read.partial_reason,
-                                frames_decoded=read.stats.frames_decoded)
+                                frames_decoded=read.stats.frames_decoded, views=views)
     except VideoError as e:
         return DecodedVideo(uri, None, decode_s=time.perf_counter() - start, error=e.reason)
     except ActionRecError as e:

@@ -25,9 +25,11 @@ class Evaluation:
     result: EvaluationResult
     clips_per_video: int
     failed: list[tuple[str, str]]  # (uri, reason) of videos that could not be read
+    crops_per_clip: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.result.summary(), "clips_per_video": self.clips_per_video, "failed": len(self.failed)}
+        return {**self.result.summary(), "clips_per_video": self.clips_per_video, "crops_per_clip": self.crops_per_clip,
+                "failed": len(self.failed)}
 
 
 def evaluate_model(
@@ -35,10 +37,11 @@ def evaluate_model(
     rows: list[LabeledVideo],
     *,
     clips: int = DEFAULTS.clips,
+    crops: int = DEFAULTS.crops,
     progress: bool = False,
     **settings: Any,
 ) -> Evaluation:
-    """Softmax-averaged scores over ``clips`` clips per video, scored against the labels.
+    """Softmax-averaged scores over ``clips`` clips (``crops`` crops each) per video, scored against the labels.
     ``settings`` are ``Predictor``'s (batch_size, decode_workers, device, ...)."""
     if not rows:
         raise ConfigError("nothing to evaluate: the selected split has no videos")
@@ -47,7 +50,7 @@ def evaluate_model(
         raise ConfigError(f"labels not known to the model: {', '.join(unknown)}")
     ids = {c: i for i, c in enumerate(model.classes)}
     predictor = Predictor(model, **settings)
-    preds = predictor.predict_all([r.uri for r in rows], top_k=1, clips=clips, progress=progress)
+    preds = predictor.predict_all([r.uri for r in rows], top_k=1, clips=clips, crops=crops, progress=progress)
     scores, targets, failed = [], [], []
     for row, pred in zip(rows, preds, strict=True):
         if pred.probs is None:
@@ -59,7 +62,7 @@ def evaluate_model(
         raise DataError(f"no labeled video could be read ({len(failed)} failed), first: {failed[0][0]}: "
                                 f"{failed[0][1]}")
     result = evaluate_scores(np.stack(scores), targets, model.classes)
-    return Evaluation(result, clips, failed)
+    return Evaluation(result, clips, failed, crops)
 
 
 def write_evaluation(ev: Evaluation, out_dir: str | os.PathLike, *, model: LoadedModel, split: str,

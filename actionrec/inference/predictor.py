@@ -71,16 +71,16 @@ class Predictor:
         return probs
 
     def predict(self, uris: Iterable[str], *, top_k: int = DEFAULTS.top_k, clips: int = DEFAULTS.clips,
-                time_limit_s: float | None = None) -> Iterator[VideoPrediction]:
+                crops: int = DEFAULTS.crops, time_limit_s: float | None = None) -> Iterator[VideoPrediction]:
         """Yield one result per uri as soon as it is complete (not necessarily in input order).
         Past ``time_limit_s`` (checked between batches) it stops with ``TimeoutError``."""
-        InferenceSettings(top_k=top_k, clips=clips)
+        InferenceSettings(top_k=top_k, clips=clips, crops=crops)
         deadline = time.monotonic() + time_limit_s if time_limit_s is not None else None
         classes = self.model.classes
         queue: list[tuple[int, int, np.ndarray]] = []  # (video slot, clip index, clip_thwc uint8)
         videos: dict[int, dict[str, Any]] = {}
         next_slot = 0
-        pool = DecodePool(decode_clips, (self.model.spec, clips), workers=self.decode_workers,
+        pool = DecodePool(decode_clips, (self.model.spec, clips, crops), workers=self.decode_workers,
                           backend=self.decode_backend, timeout_s=self.decode_timeout_s)
         with pool:
             decoded_iter = pool.map_unordered(uris, prefetch=self.decode_workers * 2)
@@ -95,7 +95,8 @@ class Predictor:
                         yield VideoPrediction(decoded.uri, "failed", decoded.error, decode_s=decoded.decode_s)
                         continue
                     slot, next_slot = next_slot, next_slot + 1
-                    videos[slot] = {"decoded": decoded, "probs": [None] * clips, "left": clips, "infer_s": 0.0}
+                    views = clips * crops
+                    videos[slot] = {"decoded": decoded, "probs": [None] * views, "left": views, "infer_s": 0.0}
                     queue.extend((slot, i, c) for i, c in enumerate(decoded.clips_nthwc))
                     decoded.clips_nthwc = None  # the queue holds the clips now
                 if not queue:
@@ -135,10 +136,11 @@ class Predictor:
 
     def _finish(self, v: dict[str, Any], classes: list[str], top_k: int) -> VideoPrediction:
         decoded: DecodedVideo = v["decoded"]
-        clip_probs = np.stack(v["probs"])
-        if not np.isfinite(clip_probs).all():
+        view_probs = np.stack(v["probs"])  # [clips * views, K], each clip's views together
+        if not np.isfinite(view_probs).all():
             return VideoPrediction(decoded.uri, "failed", NON_FINITE, info=decoded.info, decode_s=decoded.decode_s,
                                    infer_s=v["infer_s"])
+        clip_probs = view_probs.reshape(len(decoded.spans), decoded.views, -1).mean(axis=1)
         video_probs = clip_probs.mean(axis=0)
         timeline = [
             ClipPrediction(i, s, e, top_k_labels(p, classes, top_k))
@@ -158,7 +160,7 @@ class Predictor:
         )
 
     def predict_all(self, uris: Iterable[str], *, top_k: int = DEFAULTS.top_k, clips: int = DEFAULTS.clips,
-                    progress: bool = False) -> list[VideoPrediction]:
+                    crops: int = DEFAULTS.crops, progress: bool = False) -> list[VideoPrediction]:
         """Results in input order (duplicates in ``uris`` each get their own result); ``progress``
         shows a bar (on a terminal)."""
         from tqdm.auto import tqdm
@@ -166,7 +168,7 @@ class Predictor:
         uris = list(uris)
         by_uri: dict[str, list[VideoPrediction]] = {}
         with tqdm(total=len(uris), desc=f"predict {self.model.name}", unit="video", disable=not progress) as bar:
-            for r in self.predict(uris, top_k=top_k, clips=clips):
+            for r in self.predict(uris, top_k=top_k, clips=clips, crops=crops):
                 by_uri.setdefault(r.uri, []).append(r)
                 bar.update(1)
         return [by_uri[u].pop(0) for u in uris]

@@ -14,6 +14,7 @@ from actionrec.options import check_int, check_positive_seconds, option
 
 DecodeBackend = Literal["process", "thread"]
 DECODE_BACKENDS: tuple[str, ...] = get_args(DecodeBackend)
+CROPS = (1, 3)
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 
 
@@ -22,6 +23,8 @@ class InferenceSettings:
     top_k: int = option(5, "labels kept per video and per clip, best first")
     clips: int = option(3, "clips per video, spread evenly and softmax-averaged (the evaluation's multi-clip "
                            "setting, so tagging gets the accuracy evaluation reports)")
+    crops: int = option(1, "spatial crops per clip, softmax-averaged: 1 (centre) or 3 (both ends and the "
+                           "centre of the frame's long side: three-crop testing)")
     batch_size: int = option(8, "clips per model batch (clips of different videos share a batch)")
     decode_workers: int = option(2, "parallel decode workers")
     device: str | None = option(None, "cpu, cuda, cuda:1 ... (unset: cuda when present)")
@@ -39,6 +42,8 @@ class InferenceSettings:
         owner = type(self).__name__
         for name in ("top_k", "clips", "batch_size", "decode_workers"):
             check_int(owner, name, getattr(self, name), 1)
+        if isinstance(self.crops, bool) or not isinstance(self.crops, int) or self.crops not in CROPS:
+            raise ConfigError(f"{owner}.crops must be one of {CROPS}, got {self.crops!r}")
         if self.device is not None and not (isinstance(self.device, str) and _DEVICE.match(self.device)):
             raise ConfigError(f"{owner}.device must be cpu, cuda, cuda:N or mps, got {self.device!r}")
         if self.decode_backend not in DECODE_BACKENDS:
