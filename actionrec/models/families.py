@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -24,11 +24,9 @@ from torch import nn
 from actionrec.data.spec import InputSpec
 from actionrec.errors import ConfigError, ModelError
 from actionrec.models import hf
-from actionrec.models.registry import register
+from actionrec.models.registry import register, registered
 from actionrec.models.weights import load_cached_weights
 
-if TYPE_CHECKING:
-    from actionrec.models.checkpoint import LoadedModel
 
 def _int_arg(arch: str, name: str, value: Any, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -86,9 +84,7 @@ def _zoo_weights(arch: str, pretrained: str | None, width: int, depth: int, defa
     """The zoo state dict for ``pretrained`` (from the local cache), or None."""
     if not pretrained:
         return None
-    from actionrec.models.architectures import get_architecture
-
-    entry = get_architecture(arch)
+    entry = registered(arch)
     if pretrained not in entry.urls:
         raise ModelError(f"{arch} has no pretrained weights {pretrained!r}; choose one of {', '.join(entry.urls)}")
     if (width, depth) != defaults:
@@ -211,12 +207,18 @@ def hf_module(model_type: str, config: dict[str, Any], num_classes: int) -> nn.M
         return HFVideoClassifier(model_class(cfg))
 
 
-def load_hf(folder: Path) -> LoadedModel:
+class HFNetwork(NamedTuple):
+    module: nn.Module
+    arch: str  # the family's registered architecture (videomae, timesformer, vivit)
+    classes: list[str]
+    spec: InputSpec
+    arch_kwargs: dict[str, Any]  # {"config": ...}: what rebuilds it from an actionrec checkpoint
+
+
+def load_hf(folder: Path) -> HFNetwork:
     """A transformers video classifier saved by ``save_pretrained``: its weights (float32, CPU), classes
     (``id2label``), input spec (config and processor) and, as ``arch_kwargs``, the config fields that
     rebuild it from an actionrec checkpoint (fields the family does not know are left out, here and there)."""
-    from actionrec.models.checkpoint import LoadedModel
-
     config = hf.read_config(folder)
     model_type = config["model_type"]
     classes = hf.hf_classes(config)
@@ -231,8 +233,7 @@ def load_hf(folder: Path) -> LoadedModel:
             net = model_class.from_pretrained(str(folder), config=cfg, local_files_only=True, dtype=torch.float32)
     except (OSError, ValueError) as e:
         raise ModelError(f"cannot load the transformers model in {folder}: {e}") from e
-    return LoadedModel(HFVideoClassifier(net.float()), model_type, classes, spec, {"config": kwargs},
-                       name=hf.hf_model_name(folder.name))
+    return HFNetwork(HFVideoClassifier(net.float()), model_type, classes, spec, {"config": kwargs})
 
 
 def _hf_build(model_type: str) -> Any:

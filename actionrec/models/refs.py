@@ -225,15 +225,15 @@ def _hf_folder(r: ModelRef) -> tuple[Path, str]:
 
 def _hf(r: ModelRef) -> LoadedModel:
     """A transformers video classifier with its own classes and input spec, weights on CPU."""
+    from actionrec.models.checkpoint import LoadedModel
     from actionrec.models.families import load_hf
     from actionrec.models.hf import hf_model_name
 
     folder, version = _hf_folder(r)
-    model = load_hf(folder)
-    model.module.eval()
-    model.name, model.version = hf_model_name(r.name), version
-    model.provenance = {"source": r.text}
-    return model
+    net = load_hf(folder)
+    net.module.eval()
+    return LoadedModel(net.module, net.arch, net.classes, net.spec, net.arch_kwargs, name=hf_model_name(r.name),
+                       version=version, provenance={"source": r.text})
 
 
 @contextmanager
