@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from actionrec.errors import ConfigError, DownloadError, StorageError, WeightsCorruptError
 from actionrec.io import atomic
 from actionrec.models import weights as wt
+from actionrec.models.refs import ModelRef, parse_model_ref
 
 MIRROR_ENV = "ACTIONREC_WEIGHTS_MIRROR"
 TIMEOUT_S = 30.0
@@ -83,16 +84,15 @@ def _request(url: str) -> urllib.request.Request:
     return urllib.request.Request(url, headers=headers)
 
 
-def resolve_published(ref: str) -> tuple[str, str, str, str]:
+def resolve_published(ref: str | ModelRef) -> tuple[str, str, str, str]:
     """(publisher, arch, weights, url) for ``torchvision:`` or ``pytorchvideo:<arch>[:<weights>]``;
     ``ConfigError`` when there is no such architecture, weight set or published file."""
     from actionrec.models.architectures import get_architecture
-    from actionrec.models.refs import parse_model_ref
 
-    r = parse_model_ref(ref)
+    r = ref if isinstance(ref, ModelRef) else parse_model_ref(ref)
     if r.kind not in ("torchvision", "pytorchvideo"):
         raise ConfigError(f"models pull takes torchvision: or pytorchvideo:<arch>[:<weights>], or hf:<hub id>; "
-                          f"got {ref!r}")
+                          f"got {r.text!r}")
     try:
         arch = get_architecture(r.name)
     except Exception as e:
@@ -112,11 +112,13 @@ def resolve_published(ref: str) -> tuple[str, str, str, str]:
 
 def pull(ref: str, *, mirror: str | None = None, progress: bool = False) -> Pulled:
     """Fetch the weights a reference names into the local cache (see the module docstring)."""
-    ref = ref.strip()
-    if ref.startswith("hf:"):  # a hub mirror is an endpoint of its own: --mirror, else $HF_ENDPOINT
-        return _pull_hf(ref, mirror or os.environ.get("HF_ENDPOINT") or None, progress)
+    r = parse_model_ref(ref)
+    if r.kind == "hf":  # a hub mirror is an endpoint of its own: --mirror, else $HF_ENDPOINT
+        if r.location:
+            raise ConfigError(f"{ref} is a local folder: there is nothing to pull")
+        return _pull_hf(r.name, mirror or os.environ.get("HF_ENDPOINT") or None, progress)
     mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
-    publisher, arch, weights, url = resolve_published(ref)
+    publisher, arch, weights, url = resolve_published(r)
     target = wt.weights_cache_path(url)
     source = mirrored(url, mirror)
     canonical = f"{publisher}:{arch}:{weights}"
@@ -183,11 +185,8 @@ def _sweep_partials(target: Path) -> None:
                 p.unlink()
 
 
-def _pull_hf(ref: str, mirror: str | None, progress: bool) -> Pulled:
+def _pull_hf(repo_id: str, mirror: str | None, progress: bool) -> Pulled:
     """A Hugging Face snapshot into the standard hub cache; the mirror is its endpoint."""
-    repo_id = ref.removeprefix("hf:").strip()
-    if not repo_id:
-        raise ConfigError(f"expected hf:<hub id>, got {ref!r}")
     from huggingface_hub import snapshot_download
     from huggingface_hub.utils import disable_progress_bars
 
@@ -201,7 +200,7 @@ def _pull_hf(ref: str, mirror: str | None, progress: bool) -> Pulled:
     except Exception as e:  # noqa: BLE001 - the hub raises many kinds (HTTP, offline, not found)
         raise DownloadError(f"cannot fetch {repo_id} from {shown}: {_first_line(e)}") from e
     size = sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
-    return Pulled(ref, str(folder), "downloaded", size, None, False, shown)
+    return Pulled(f"hf:{repo_id}", str(folder), "downloaded", size, None, False, shown)
 
 
 def _first_line(e: BaseException) -> str:
