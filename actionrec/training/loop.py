@@ -189,6 +189,8 @@ def train(
         step, first_epoch = saved["step"], saved["epoch"] + 1
         torch.set_rng_state(saved["torch_rng"])
         generator.set_state(saved["loader_rng"])
+        if "mixing_rng" in saved:  # mixup's draws go on where they stopped
+            mixing.bit_generator.state = saved["mixing_rng"]
     bar = tqdm(total=cfg.epochs, initial=first_epoch - 1, desc=f"train {model.arch}", unit="epoch",
                disable=not progress)
     for epoch in range(first_epoch, cfg.epochs + 1):
@@ -234,6 +236,7 @@ def train(
                 "model": module.state_dict(), "optimizer": opt.state_dict(), "best_top1": best_top1,
                 "best_epoch": best_epoch, "best_state": best_state, "history": [asdict(h) for h in history],
                 "torch_rng": torch.get_rng_state(), "loader_rng": generator.get_state(),
+                "mixing_rng": mixing.bit_generator.state,
             })
         if on_epoch is not None:  # after the state is saved: what it reports survives a crash
             on_epoch(history[-1])

@@ -104,10 +104,12 @@ class _Killed(Exception):
     pass
 
 
-def test_resume_after_a_crash_ends_where_an_uninterrupted_run_ends(small_labels, tmp_path):
+@pytest.mark.parametrize("mixup", [0.0, 0.4])
+def test_resume_after_a_crash_ends_where_an_uninterrupted_run_ends(small_labels, tmp_path, mixup):
     """Training killed right after epoch 2, then resumed, gives the very weights and history of a
-    run that was never interrupted (same config, same seed)."""
-    cfg = TrainConfig(epochs=4, batch_size=8, seed=4, arch_kwargs={"width": 4}, spec_overrides=SMALL_SPEC)
+    run that was never interrupted (same config, same seed; mixup's draws included)."""
+    cfg = TrainConfig(epochs=4, batch_size=8, seed=4, arch_kwargs={"width": 4}, spec_overrides=SMALL_SPEC,
+                      mixup=mixup)
     whole = train(cfg, small_labels, progress=False, state_path=tmp_path / "whole.state.pt")
 
     def crash_after_epoch_2(log):
