@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from actionrec.errors import ConcurrentUpdateError, ConfigError, ModelError, StorageError
 from actionrec.io.storage import Store
-from actionrec.lake.schema import EVALUATIONS, RUN_DATE, RUN_TABLES, RUNS
+from actionrec.lake.schema import EVALUATIONS, PARTITIONS, RUNS, TABLES
 from actionrec.names import check_name
 
 UTC = timezone.utc
@@ -133,6 +133,14 @@ class Lake:
             self.store.write_bytes(f"clip_predictions/{part}/{name}", parquet_bytes(clips)),
         ]
 
+    def write_part(self, name: str, key: str, day: date, table: pa.Table) -> str:
+        """Write one whole file of a partitioned table (``<name>/<partition>=<day>/<key>.parquet``);
+        ``key`` depends only on what produced it (run and shard, an import), so a retry overwrites."""
+        check_name(f"{name} file name", key)
+        partition = PARTITIONS[name].name
+        return self.store.write_bytes(f"{name}/{partition}={day.isoformat()}/{key}.parquet",
+                                      parquet_bytes(table.cast(TABLES[name])))
+
     def write_run(self, row: dict[str, Any], run_date: date) -> str:
         check_name("run id", row["run_id"])
         table = pa.Table.from_pylist([row], RUNS)
@@ -157,21 +165,22 @@ class Lake:
         return good
 
     def dataset(self, name: str) -> Any:
-        """A lazily scanned pyarrow dataset of a run table (``run_date`` a DATE), or an empty table."""
+        """A lazily scanned pyarrow dataset of a partitioned table (its partition column a DATE), or
+        an empty table."""
         import pyarrow.dataset as ds
 
-        schema = RUN_TABLES[name].append(RUN_DATE)
-        files = self._files(name, RUN_TABLES[name])
+        schema = TABLES[name].append(PARTITIONS[name])
+        files = self._files(name, TABLES[name])
         if not files:
             return schema.empty_table()
         fs, paths, base = self._paths(files, name)
-        partitioning = ds.partitioning(pa.schema([RUN_DATE]), flavor="hive")
+        partitioning = ds.partitioning(pa.schema([PARTITIONS[name]]), flavor="hive")
         return ds.dataset(paths, schema=schema, format="parquet", filesystem=fs, partitioning=partitioning,
                           partition_base_dir=base)
 
     def check(self) -> dict[str, str]:
         """Every damaged file in the lake's tables: URI -> reason."""
-        for name, schema in RUN_TABLES.items():
+        for name, schema in TABLES.items():
             self._files(name, schema)
         self._files("evaluations", EVALUATIONS, "/metrics.parquet")
         return dict(self.damaged)

@@ -17,7 +17,7 @@ from typing import Any
 
 from actionrec.errors import ConfigError
 from actionrec.lake.lake import Lake
-from actionrec.lake.schema import RUN_TABLES
+from actionrec.lake.schema import TABLES
 from actionrec.options import check_int, check_positive_seconds, option
 
 
@@ -57,7 +57,7 @@ def connect(lake: str | os.PathLike, limits: QueryLimits = NO_LIMITS_GIVEN) -> A
 
     lk = Lake(lake).require()
     con = duckdb.connect(":memory:", config={"memory_limit": f"{limits.memory_mb}MB", "temp_directory": ""})
-    for name in RUN_TABLES:
+    for name in TABLES:
         con.register(f"_{name}", lk.dataset(name))
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}")
     con.register("_evaluations", lk.evaluations())

@@ -43,5 +43,32 @@ PER_CLASS = pa.schema([
     ("class", pa.string()), ("support", pa.int64()), ("precision", pa.float64()), ("recall", pa.float64()),
     ("f1", pa.float64()),
 ])
-# Tables written per run, partitioned by run_date.
-RUN_TABLES = {"predictions": PREDICTIONS, "clip_predictions": CLIP_PREDICTIONS, "runs": RUNS}
+# The loop's tables (see ../shared/DESIGN.md). Each row says which run or import produced it.
+LABELING_QUEUE = pa.schema([
+    ("run_id", pa.string()), ("video_uri", pa.string()), ("video_etag", pa.string()),
+    ("model_name", pa.string()), ("model_version", pa.string()),
+    ("reason", pa.string()),  # why a person should look: margin, entropy, disagreement, quota, similar
+    ("score", pa.float64()),  # how much: higher is more worth a person's time
+    ("rank", pa.int32()), ("top1_label", pa.string()), ("top1_score", pa.float32()), ("margin", pa.float32()),
+    ("entropy", pa.float32()), ("top_k", TOPK_TYPE), ("queued_at", TS),
+])
+LABELS = pa.schema([
+    ("video_uri", pa.string()), ("label", pa.string()),
+    ("source", pa.string()),  # labelstudio, csv, ...
+    ("annotator", pa.string()), ("labeled_at", TS),
+    ("import_id", pa.string()),  # one import: one file
+    ("labels_version", pa.string()),  # the version of the labels table this import produced
+    ("task_id", pa.string()),  # the labeling tool's own id for the task, when there is one
+])
+EMBEDDINGS = pa.schema([
+    ("run_id", pa.string()), ("video_uri", pa.string()), ("video_etag", pa.string()),
+    ("model_name", pa.string()), ("model_version", pa.string()), ("dim", pa.int32()),
+    ("embedding", pa.list_(pa.float32())),  # the pooled penultimate features, L2-normalised, `dim` long
+])
+
+# Tables written per run, partitioned by run_date; `labels` is partitioned by labels_date.
+RUN_TABLES = {"predictions": PREDICTIONS, "clip_predictions": CLIP_PREDICTIONS, "runs": RUNS,
+              "labeling_queue": LABELING_QUEUE, "embeddings": EMBEDDINGS}
+LABELS_DATE = pa.field("labels_date", pa.date32())
+PARTITIONS = {**{name: RUN_DATE for name in RUN_TABLES}, "labels": LABELS_DATE}
+TABLES = {**RUN_TABLES, "labels": LABELS}
