@@ -32,6 +32,10 @@ RUNS = pa.schema([
     ("status", pa.string()), ("videos_lost", pa.int64()),
     ("damaged_files", pa.int64()),  # lake files skipped while planning (actionrec lake check)
     ("engine", pa.string()), ("precision", pa.string()),
+    # drift: this run's mix of top-1 labels and of confidences against the trailing window of earlier runs
+    ("drift_measure", pa.string()),  # the divergence used, e.g. jensen-shannon
+    ("drift_labels", pa.float64()), ("drift_confidence", pa.float64()),  # null: nothing to compare with yet
+    ("drift_flag", pa.bool_()), ("drift_reason", pa.string()),
 ])
 EVALUATIONS = pa.schema([
     ("model_name", pa.string()), ("model_version", pa.string()), ("labels_sha256", pa.string()), ("split", pa.string()),
