@@ -333,6 +333,31 @@ def cmd_lake_check(args: argparse.Namespace) -> int:
     return EXIT_SOME_FAILED if damaged else EXIT_OK
 
 
+def cmd_label_export(args: argparse.Namespace) -> int:
+    from actionrec.loop.labelstudio import VideoUrls, export_queue
+
+    urls = VideoUrls(expiry_s=args.url_expiry, document_root=args.document_root)
+    done = export_queue(lake_of(args), args.out, run_id=args.run, urls=urls)
+    if args.json:
+        emit_json(done)
+    else:
+        print(f"{done['tasks']} tasks over {done['classes']} classes: import {done['tasks_file']} into a Label Studio "
+              f"project whose labeling config is {done['label_config']}")
+    return EXIT_OK
+
+
+def cmd_label_import(args: argparse.Namespace) -> int:
+    from actionrec.loop.labelstudio import import_file
+
+    done = import_file(lake_of(args), args.file, fmt=args.format, annotator=args.annotator)
+    if args.json:
+        emit_json(done.to_dict())
+    else:
+        what = "new import" if done.new else "already imported (nothing added)"
+        print(f"{done.answers} answers for {done.videos} videos: {what}; labels version {done.labels_version}")
+    return EXIT_OK
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from actionrec.engines.export import export
     from actionrec.models.refs import load_model
@@ -627,6 +652,29 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     add_lake(m)
     add_json(m)
     m.set_defaults(func=cmd_lake_check)
+
+    p = sub.add_parser("label", parents=[common], help="the labeling queue to Label Studio, and answers back")
+    lsub = p.add_subparsers(dest="label_command", required=True)
+    m = lsub.add_parser("export", parents=[common], help="Label Studio tasks (tasks.json) and labeling config "
+                                                         "(label_config.xml) for the videos waiting in the queue")
+    m.add_argument("--out", required=True, help="folder for tasks.json and label_config.xml (required)")
+    m.add_argument("--run", default=None, help="only this tag run's queue (default: every open entry)")
+    m.add_argument("--url-expiry", type=int, default=7 * 24 * 3600,
+                   help="seconds an s3:// video's presigned URL stays valid, at most 7 days (default: 604800)")
+    m.add_argument("--document-root", default="/",
+                   help="Label Studio's LOCAL_FILES_DOCUMENT_ROOT, for local videos (default: /)")
+    add_lake(m)
+    add_json(m)
+    m.set_defaults(func=cmd_label_export)
+    m = lsub.add_parser("import", parents=[common], help="people's answers into the lake's labels table: Label "
+                                                         "Studio's JSON, JSON_MIN or CSV export, or a plain CSV")
+    m.add_argument("file", help="the export, or a CSV with video_uri, label[, annotator, labeled_at] (required)")
+    m.add_argument("--format", choices=["auto", "json", "json-min", "csv"], default="auto",
+                   help="the file's format (default: auto, from its content)")
+    m.add_argument("--annotator", default=None, help="who answered, where the file does not say (default: unset)")
+    add_lake(m)
+    add_json(m)
+    m.set_defaults(func=cmd_label_import)
 
     p = sub.add_parser("export", parents=[common], help="write a model as OpenVINO IR or ONNX, to serve elsewhere")
     p.add_argument("model", help="model reference: checkpoint, name[@version] in the lake, torchvision:<arch> (required)")

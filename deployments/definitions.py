@@ -1,4 +1,4 @@
-"""The two deployments, defined once. ``actionrec serve`` registers them from here, and
+"""The deployments, defined once. ``actionrec serve`` registers them from here, and
 ``deployments/prefect.yaml`` (for ``prefect deploy --all`` with a work pool) is generated from here:
 ``python -m deployments.definitions > deployments/prefect.yaml``; a test checks that the committed
 file still says the same, field by field.
@@ -55,7 +55,17 @@ WEEKLY_RETRAIN = DeploymentSpec(
     tags=("actionrec", "retraining"),
     env_notes={"labels": "CSV or Parquet: video_uri, label[, split]"},
 )
-DEPLOYMENTS = (NIGHTLY_TAG, WEEKLY_RETRAIN)
+# Scheduled, not event-triggered: each hour it counts the answers imported since the latest candidate
+# (in the lake, so exact whatever the import sizes) and retrains only past the threshold.
+RETRAIN_ON_LABELS = DeploymentSpec(
+    name="retrain-on-labels", flow_name="retrain-on-labels", entrypoint="flows/retrain.py:retrain_on_labels_flow",
+    cron="30 * * * *", timezone="UTC",
+    description="Retrain from the lake's labels once enough new answers arrived since the latest candidate.",
+    parameters={"lake": Env("ACTIONREC_LAKE")},
+    tags=("actionrec", "retraining"),
+    env_notes={"lake": "folder or s3://bucket/prefix; min_new_labels defaults to 50"},
+)
+DEPLOYMENTS = (NIGHTLY_TAG, WEEKLY_RETRAIN, RETRAIN_ON_LABELS)
 
 
 def _yaml_value(value: Any) -> str:

@@ -1,10 +1,10 @@
-"""Both deployments with their schedules, served from one local process (Prefect ``serve``)."""
+"""The deployments with their schedules, served from one local process (Prefect ``serve``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from deployments.definitions import NIGHTLY_TAG, WEEKLY_RETRAIN, DeploymentSpec, Env
+from deployments.definitions import NIGHTLY_TAG, RETRAIN_ON_LABELS, WEEKLY_RETRAIN, DeploymentSpec, Env
 
 
 def _parameters(spec: DeploymentSpec, env: dict[str, Any]) -> dict[str, Any]:
@@ -21,9 +21,9 @@ def _deployment(flow: Any, spec: DeploymentSpec, env: dict[str, Any], cron: str)
 
 def deployments(source: str, lake: str, labels: str | None, model: str | None = None,
                 tag_cron: str = NIGHTLY_TAG.cron, retrain_cron: str = WEEKLY_RETRAIN.cron) -> list[Any]:
-    """The deployments ``serve`` registers: nightly tagging always, weekly retraining when there is a
-    label table to retrain on."""
-    from flows.retrain import retrain_flow
+    """The deployments ``serve`` registers: nightly tagging and retraining on people's answers always
+    (it does nothing until enough answers arrive), weekly retraining when there is a label table."""
+    from flows.retrain import retrain_flow, retrain_on_labels_flow
     from flows.tag import tag_flow
 
     env = {"ACTIONREC_SOURCE": source, "ACTIONREC_LAKE": lake, "ACTIONREC_LABELS": labels}
@@ -32,6 +32,7 @@ def deployments(source: str, lake: str, labels: str | None, model: str | None = 
         out[0].parameters["model"] = model
     if labels:
         out.append(_deployment(retrain_flow, WEEKLY_RETRAIN, env, retrain_cron))
+    out.append(_deployment(retrain_on_labels_flow, RETRAIN_ON_LABELS, env, RETRAIN_ON_LABELS.cron))
     return out
 
 

@@ -127,6 +127,7 @@ def _print_run(row: dict[str, Any], as_json: bool) -> None:
 
 def cmd_retrain(args: argparse.Namespace) -> int:
     from actionrec.lake.lake import Lake
+    from actionrec.loop.labels import label_source
     from actionrec.pipelines.retraining import check_labels
 
     settings = RetrainSettings(**options_from(args, RetrainSettings))
@@ -135,7 +136,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     rules = LabelRules(**options_from(args, LabelRules))
     lake = lake_of(args)
     Lake(lake).check_writable()
-    check_labels(args.labels, settings, rules)  # a missing, malformed or too small table fails before Prefect
+    # a missing, malformed or too small table fails before Prefect
+    check_labels(label_source(args.labels, lake), settings, rules)
     if settings.init not in ("scratch", "champion"):
         from actionrec.models.refs import pin_model
 
@@ -187,7 +189,8 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_tag)
 
     p = sub.add_parser("retrain", parents=[common], help="run the retrain flow once: train, evaluate, promote if better")
-    p.add_argument("--labels", required=True, help="label table, CSV or Parquet: video_uri, label[, split] (required)")
+    p.add_argument("--labels", required=True, help="label table, CSV or Parquet: video_uri, label[, split]; or `lake`: the lake's "
+                        "labels table (people's answers, see `actionrec label`) (required)")
     add_lake(p)
     add_options(p, RetrainSettings)
     add_options(p, TrainConfig)

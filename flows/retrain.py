@@ -10,16 +10,25 @@ from prefect.runtime import flow_run
 
 from actionrec.data.labels import LabelRules
 from actionrec.lake.lake import default_lake
+from actionrec.loop.labels import LAKE_LABELS
 from actionrec.pipelines.retraining import decide
 from actionrec.pipelines.settings import RETRAIN_DEFAULTS as D
-from actionrec.pipelines.settings import EvalSplit, RetrainSettings, WhenIncomparable
+from actionrec.pipelines.settings import (
+    TRIGGER_DEFAULTS,
+    EvalSplit,
+    RetrainSettings,
+    TriggerSettings,
+    WhenIncomparable,
+)
 from flows.params import TrainOptions, retrain_run_name, train_config
 from tasks.retraining import (
     check_labels,
+    count_new_labels,
     evaluate_candidate,
     evaluate_champion,
     promote,
     publish_summary,
+    resolve_labels,
     train_candidate,
 )
 
@@ -31,7 +40,9 @@ def retrain_flow(labels: str, lake: str | None = None, model_name: str = D.model
                  min_eval_videos: int = D.min_eval_videos, min_eval_classes: int = D.min_eval_classes,
                  train_options: TrainOptions | None = None,  # type: ignore[valid-type]
                  label_rules: LabelRules | None = None) -> dict[str, Any]:
-    """``init``: "scratch", "champion" (fine-tune the current champion) or any model reference.
+    """``labels``: a label table (CSV or Parquet), or ``"lake"``: the lake's ``labels`` table (people's
+    answers, resolved by ``actionrec.loop.labels.LABEL_RULE``), read as an immutable snapshot.
+    ``init``: "scratch", "champion" (fine-tune the current champion) or any model reference.
     ``train_options``: ``TrainConfig`` fields to change (arch, epochs, lr, optimizer...); unknown names
     are refused before any work starts. ``label_rules``: repairs of the label table opted into."""
     log = get_run_logger()
@@ -41,6 +52,7 @@ def retrain_flow(labels: str, lake: str | None = None, model_name: str = D.model
                                min_eval_classes=min_eval_classes)
     config = train_config(train_options)
     rules = label_rules or LabelRules()
+    labels = resolve_labels(labels, lake)
     table = check_labels(labels, settings, rules)
     log.info("labels %s: %d train / %d val / %d test videos, %d classes; training %s for %d epochs from %s",
              table["sha256"][:12], table["train"], table["val"], table["test"], len(table["classes"]), config.arch,
@@ -69,3 +81,30 @@ def retrain_flow(labels: str, lake: str | None = None, model_name: str = D.model
                                "|---|---|---:|---:|---:|", *rows, "", f"Evaluation report: {candidate.report_uri}"])
                     + "\n", candidate.report_uri, model_name, version)
     return summary
+
+
+@flow(name="retrain-on-labels")
+def retrain_on_labels_flow(lake: str | None = None, model_name: str = D.model_name,
+                           min_new_labels: int = TRIGGER_DEFAULTS.min_new_labels, init: str = "champion",
+                           split: EvalSplit = D.split, min_eval_videos: int = D.min_eval_videos,
+                           when_incomparable: WhenIncomparable = D.when_incomparable,
+                           train_options: TrainOptions | None = None,  # type: ignore[valid-type]
+                           ) -> dict[str, Any]:
+    """Retrain from the lake's labels once at least ``min_new_labels`` answers arrived since the latest
+    candidate of ``model_name`` (fine-tuning the champion by default); otherwise do nothing and say so.
+    When people named a class the champion does not know, the champion cannot be compared:
+    ``when_incomparable`` decides, as in the retrain flow.
+    Scheduled (see deployments/definitions.py) rather than event-triggered: the count lives in the lake,
+    so it is exact whatever the import sizes, and needs no event store."""
+    log = get_run_logger()
+    lake = lake or default_lake()
+    TriggerSettings(min_new_labels=min_new_labels)
+    new, last = count_new_labels(lake, model_name)
+    if new < min_new_labels:
+        log.info("%d new answers since %s (%d needed): no retrain", new, last or "the start", min_new_labels)
+        return {"triggered": False, "new_labels": new, "since_version": last, "min_new_labels": min_new_labels}
+    log.info("%d new answers since %s: retraining %s from the lake's labels", new, last or "the start", model_name)
+    summary = retrain_flow(labels=LAKE_LABELS, lake=lake, model_name=model_name, init=init, split=split,
+                           min_eval_videos=min_eval_videos, when_incomparable=when_incomparable,
+                           train_options=train_options)
+    return {"triggered": True, "new_labels": new, "since_version": last, "min_new_labels": min_new_labels, **summary}

@@ -21,7 +21,15 @@ from actionrec.pipelines.settings import TAG_DEFAULTS as D
 from actionrec.pipelines.settings import TagSettings
 from actionrec.pipelines.tagging import new_run_id, run_row
 from flows.params import tag_run_name
-from tasks.tagging import discover_videos, plan_shards, publish_summary, resolve_model, tag_shard, write_run
+from tasks.tagging import (
+    discover_videos,
+    plan_shards,
+    publish_summary,
+    queue_for_labeling,
+    resolve_model,
+    tag_shard,
+    write_run,
+)
 
 
 @flow(name="tag", flow_run_name=tag_run_name, task_runner=ThreadPoolTaskRunner(max_workers=1))
@@ -32,6 +40,7 @@ def tag_flow(source: str, lake: str | None = None, model: str | None = None, top
              engine: Engine = D.engine, precision: Precision = D.precision,
              shard_size: int = D.shard_size, shard_timeout_s: float = D.shard_timeout_s,
              lease_ttl_s: float = D.lease_ttl_s, lease_wait_s: float = D.lease_wait_s,
+             queue_size: int = D.queue_size, queue_per_label: int = D.queue_per_label,
              progress: bool = False) -> dict[str, Any]:
     """Tag every new or changed video under ``source`` into ``lake`` with ``model`` (default: the lake's
     champion); returns the ``runs`` row. Only one tag run works on a lake at a time (its lease);
@@ -41,7 +50,8 @@ def tag_flow(source: str, lake: str | None = None, model: str | None = None, top
     settings = TagSettings(top_k=top_k, clips=clips, crops=crops, batch_size=batch_size, decode_workers=decode_workers,
                            device=device, decode_backend=decode_backend, decode_timeout_s=decode_timeout_s,
                            torch_compile=torch_compile, engine=engine, precision=precision, shard_size=shard_size, shard_timeout_s=shard_timeout_s,
-                           lease_ttl_s=lease_ttl_s, lease_wait_s=lease_wait_s)
+                           lease_ttl_s=lease_ttl_s, lease_wait_s=lease_wait_s, queue_size=queue_size,
+                           queue_per_label=queue_per_label)
     started = datetime.now(timezone.utc)
     run_id = new_run_id(started)
     with Lease(lake, "tag", f"tag run {run_id}", ttl_s=settings.lease_ttl_s, wait_s=settings.lease_wait_s):
@@ -87,6 +97,10 @@ def _tag(source: str, lake: str, model: str | None, settings: TagSettings, run_i
                   engine=tagging.engine_of(settings), started_at=started,
                   listed=len(videos), skipped=len(videos) - todo, counts=counts, lost=lost,
                   damaged=len(planned.damaged))
+    queued = queue_for_labeling(lake, run_id, run_date, settings.queue_size, settings.queue_per_label,
+                                return_state=True)
+    if not queued.is_completed():  # the predictions are written: a lost queue must not lose the run's row
+        log.error("the labeling queue of run %s could not be written: %s", run_id, queued.message)
     write_run(lake, row, run_date)
     publish_summary(lake, row, not_ok)
     return row

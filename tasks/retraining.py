@@ -18,6 +18,19 @@ from tasks.policies import IO_RETRIES, TAGS, retry_if_transient
 EVAL_RETRIES: dict[str, Any] = {"retries": 2, "retry_delay_seconds": [10, 60], "retry_condition_fn": retry_if_transient}
 
 
+@task(name="resolve-labels", cache_policy=NO_CACHE, tags=TAGS, **IO_RETRIES)
+def resolve_labels(labels: str, lake: str) -> str:
+    """The label table to read: the given one, or a snapshot of the lake's labels for ``lake``."""
+    from actionrec.loop.labels import label_source
+
+    return label_source(labels, lake)
+
+
+@task(name="count-new-labels", cache_policy=NO_CACHE, tags=TAGS, **IO_RETRIES)
+def count_new_labels(lake: str, model_name: str) -> tuple[int, str | None]:
+    return retraining.labels_waiting(lake, model_name)
+
+
 @task(name="check-labels", cache_policy=NO_CACHE, tags=TAGS, **IO_RETRIES)
 def check_labels(labels: str, settings: RetrainSettings, rules: LabelRules) -> dict[str, Any]:
     return retraining.check_labels(labels, settings, rules)

@@ -48,6 +48,17 @@ def tag_shard(lake: str, run_id: str, run_date: date, shard: int, videos: list[V
     return result
 
 
+@task(name="queue-for-labeling", cache_policy=NO_CACHE, tags=TAGS, **IO_RETRIES)
+def queue_for_labeling(lake: str, run_id: str, run_date: date, size: int, per_label: int) -> int:
+    """The run's labeling queue: the videos most worth a person's time (see actionrec.loop.queue)."""
+    from actionrec.loop.queue import queue_run
+
+    queued = queue_run(lake, run_id, run_date, size=size, per_label=per_label)
+    if queued.num_rows:
+        get_run_logger().info("queued %d videos for labeling (actionrec label export)", queued.num_rows)
+    return queued.num_rows
+
+
 @task(name="write-run", cache_policy=NO_CACHE, tags=TAGS, **IO_RETRIES)
 def write_run(lake: str, row: dict[str, Any], run_date: date) -> str:
     return Lake(lake).write_run(row, run_date)

@@ -61,7 +61,9 @@ def hash_split(identity: str, val: float = VAL_SHARE, test: float = TEST_SHARE) 
     return "train"
 
 
-def _resolve(uri: str, base: Path | str) -> str:
+def resolve_uri(uri: str, base: Path | str) -> str:
+    """A label table's URI as the lake names videos: relative paths resolved against ``base`` (the
+    table's folder or S3 prefix), local paths as absolute ``file://`` URIs."""
     if is_s3(uri) or uri.startswith("file://"):
         return normalize_uri(uri)
     if isinstance(base, str):  # a table in S3: relative URIs are keys beside it
@@ -156,7 +158,7 @@ def read_labels(path: str | os.PathLike, *, rules: LabelRules = NO_REPAIRS, val:
         if not uri or not label:
             problems.append(f"row {i}: empty video_uri or label")
             continue
-        resolved = _resolve(uri, base)
+        resolved = resolve_uri(uri, base)
         split = (row.get("split") or "").strip() or hash_split(relative_identity(resolved, base), val, test)
         if split not in SPLITS:
             problems.append(f"row {i}: split must be one of {', '.join(SPLITS)}, not {split!r}")

@@ -34,6 +34,18 @@ def _client(endpoint_url: str | None) -> Any:
     return boto3.client("s3", endpoint_url=endpoint_url, config=config)
 
 
+def presigned_get(uri: str, expiry_s: int) -> str:
+    """A URL that lets anyone holding it read one object until it expires (SigV4: at most 7 days)."""
+    import boto3
+    from botocore.config import Config
+
+    from actionrec.io.uris import split_s3
+
+    bucket, key = split_s3(uri)
+    signer = boto3.client("s3", endpoint_url=endpoint_url(), config=Config(signature_version="s3v4"))
+    return signer.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expiry_s)
+
+
 def endpoint_url() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
 

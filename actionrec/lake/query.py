@@ -18,6 +18,7 @@ from typing import Any
 from actionrec.errors import ConfigError
 from actionrec.lake.lake import Lake
 from actionrec.lake.schema import TABLES
+from actionrec.loop.labels import LATEST_LABELS_SQL
 from actionrec.options import check_int, check_positive_seconds, option
 
 
@@ -50,6 +51,13 @@ WHERE _rank = 1
 """
 
 
+# What is still waiting for a person: queued, and no answer yet.
+OPEN_QUEUE = """
+CREATE VIEW open_queue AS
+SELECT * FROM labeling_queue WHERE video_uri NOT IN (SELECT video_uri FROM labels)
+"""
+
+
 def connect(lake: str | os.PathLike, limits: QueryLimits = NO_LIMITS_GIVEN) -> Any:
     """An in-memory DuckDB connection with the lake's views, locked down for read-only use.
     A location with no lake is a ``ConfigError`` (a mistyped path must not look like an empty lake)."""
@@ -63,6 +71,8 @@ def connect(lake: str | os.PathLike, limits: QueryLimits = NO_LIMITS_GIVEN) -> A
     con.register("_evaluations", lk.evaluations())
     con.execute("CREATE VIEW evaluations AS SELECT * FROM _evaluations")
     con.execute(LATEST)
+    con.execute(f"CREATE VIEW latest_labels AS {LATEST_LABELS_SQL}")
+    con.execute(OPEN_QUEUE)
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con

@@ -60,7 +60,8 @@ LABELS = pa.schema([
     ("video_uri", pa.string()), ("label", pa.string()),
     ("source", pa.string()),  # labelstudio, csv, ...
     ("annotator", pa.string()), ("labeled_at", TS),
-    ("import_id", pa.string()),  # one import: one file
+    ("import_id", pa.string()),  # one import of one file: the file's content hash, so a re-import is a no-op
+    ("imported_at", TS),
     ("labels_version", pa.string()),  # the version of the labels table this import produced
     ("task_id", pa.string()),  # the labeling tool's own id for the task, when there is one
 ])

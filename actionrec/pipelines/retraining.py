@@ -49,6 +49,19 @@ def check_labels(labels: str, settings: RetrainSettings, rules: LabelRules = NO_
             **{split: len(table.split(split)) for split in ("train", "val", "test")}}
 
 
+def labels_waiting(lake: str, model_name: str) -> tuple[int, str | None]:
+    """(answers imported into the lake's labels since the latest version of ``model_name`` was trained,
+    that version or None): what the retrain trigger weighs."""
+    from actionrec.loop.labels import new_since
+
+    lk = Lake(lake).require()
+    versions = lk.versions(model_name)
+    last = versions[-1] if versions else None
+    created = (lk.card(model_name, last) or {}).get("created_at") if last else None
+    since = datetime.fromisoformat(str(created).replace("Z", "+00:00")) if created else None
+    return new_since(lake, since), last
+
+
 def initial_model(init: str, lake: str, model_name: str) -> LoadedModel | None:
     """What training starts from: nothing ("scratch"), the champion ("champion"; scratch when there is
     none yet) or any model reference."""

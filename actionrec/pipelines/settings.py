@@ -34,6 +34,9 @@ class TagSettings(InferenceSettings):
     lease_ttl_s: float = option(600.0, "seconds a run's claim on the lake lasts unless renewed (the run renews "
                                        "it; a crashed run's claim expires)")
     lease_wait_s: float = option(0.0, "seconds to wait while another run is tagging the same lake (0: exit at once)")
+    queue_size: int = option(20, "videos per run put in the labeling queue for people (0: none)")
+    queue_per_label: int = option(2, "queue slots kept for each predicted label, rarest labels first, so rare "
+                                     "labels are not starved")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -41,6 +44,8 @@ class TagSettings(InferenceSettings):
         check_positive_seconds("TagSettings", "shard_timeout_s", self.shard_timeout_s)
         check_positive_seconds("TagSettings", "lease_ttl_s", self.lease_ttl_s)
         check_seconds_or_zero("TagSettings", "lease_wait_s", self.lease_wait_s)
+        check_int("TagSettings", "queue_size", self.queue_size, 0)
+        check_int("TagSettings", "queue_per_label", self.queue_per_label, 0)
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,18 @@ class RetrainSettings:
                               f"got {self.when_incomparable!r}")
 
 
+@dataclass(frozen=True)
+class TriggerSettings:
+    """When people's answers start a retrain (the ``retrain-on-labels`` deployment)."""
+
+    min_new_labels: int = option(50, "answers imported since the latest candidate that start a retrain")
+
+    def __post_init__(self) -> None:
+        check_int("TriggerSettings", "min_new_labels", self.min_new_labels, 1)
+
+
 TAG_DEFAULTS = TagSettings()
+TRIGGER_DEFAULTS = TriggerSettings()
 RETRAIN_DEFAULTS = RetrainSettings()
 
 

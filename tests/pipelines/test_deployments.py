@@ -41,7 +41,7 @@ def test_serve_registers_what_prefect_yaml_declares_field_by_field():
 
     declared = {d["name"]: d for d in yaml.safe_load(YAML.read_text())["deployments"]}
     served = {d.name: d for d in deployments(ENV["ACTIONREC_SOURCE"], ENV["ACTIONREC_LAKE"], ENV["ACTIONREC_LABELS"])}
-    assert set(declared) == set(served) == {"nightly-tag", "weekly-retrain"}
+    assert set(declared) == set(served) == {"nightly-tag", "weekly-retrain", "retrain-on-labels"}
     for name, d in declared.items():
         s = served[name]
         (schedule,) = s.schedules
@@ -53,7 +53,7 @@ def test_serve_registers_what_prefect_yaml_declares_field_by_field():
         assert s.entrypoint.endswith(d["entrypoint"].replace("/", os.sep)) or s.entrypoint.endswith(
             d["entrypoint"].split(":")[-1]), (s.entrypoint, d["entrypoint"])
         assert s.concurrency_limit == 1  # a night's run never overlaps the next one
-    assert [d.name for d in deployments("src", "lake", None)] == ["nightly-tag"]
+    assert [d.name for d in deployments("src", "lake", None)] == ["nightly-tag", "retrain-on-labels"]
 
 
 def test_flows_and_cli_take_their_defaults_from_the_settings():

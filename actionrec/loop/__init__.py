@@ -1,0 +1,1 @@
+"""Closing the loop: the labeling queue, people's answers (Label Studio), drift."""

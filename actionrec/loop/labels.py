@@ -1,0 +1,161 @@
+"""The lake's ``labels`` table: people's answers, append-only, and the one rule that turns them into
+one label per video.
+
+Every import writes one whole file, ``labels/labels_date=YYYY-MM-DD/<import_id>.parquet``, where
+``import_id`` is the content hash of what was imported: importing the same export twice writes the
+same file again and adds nothing. Answers are never edited or deleted; a correction is a newer
+answer. ``LABEL_RULE`` (the ``latest_labels`` view) resolves conflicts.
+
+Retraining reads a *snapshot*: the resolved labels with a split per video, written once to
+``label_sets/<labels_version>.parquet``. The split is a hash of the video's URI alone, so a video
+never changes side as labels arrive, and a run can be repeated on exactly the labels it saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+
+from actionrec.data.labels import hash_split
+from actionrec.errors import ConfigError
+from actionrec.lake.lake import Lake, parquet_bytes
+from actionrec.lake.schema import LABELS
+
+UTC = timezone.utc
+LAKE_LABELS = "lake"  # the label source that means "this lake's labels table" (retrain --labels lake)
+SNAPSHOTS = "label_sets"
+
+LABEL_RULE = ("each annotator's latest answer for a video is one vote; the label with most votes wins, "
+              "and a tie goes to the most recent answer")
+# The rule, once, in SQL over the `labels` table (the `latest_labels` view and every reader use it).
+# An answer without an annotator votes as its import (two anonymous CSVs are two voters).
+LATEST_LABELS_SQL = """
+WITH answers AS (
+  SELECT * EXCLUDE (_rank) FROM (
+    SELECT *, coalesce(annotator, 'import:' || import_id) AS voter,
+           row_number() OVER (PARTITION BY video_uri, coalesce(annotator, 'import:' || import_id)
+                              ORDER BY labeled_at DESC, imported_at DESC, label) AS _rank
+    FROM labels)
+  WHERE _rank = 1),
+votes AS (
+  SELECT video_uri, label, count(*) AS votes, max(labeled_at) AS last_labeled_at,
+         arg_max(voter, labeled_at) AS last_voter
+  FROM answers GROUP BY video_uri, label),
+ranked AS (
+  SELECT *, row_number() OVER (PARTITION BY video_uri ORDER BY votes DESC, last_labeled_at DESC, label) AS _rank,
+         count(*) OVER (PARTITION BY video_uri) AS labels_given,
+         sum(votes) OVER (PARTITION BY video_uri) AS answers
+  FROM votes)
+SELECT video_uri, label, votes, CAST(answers AS BIGINT) AS answers, labels_given > 1 AS conflict,
+       last_labeled_at AS labeled_at, last_voter AS annotator
+FROM ranked WHERE _rank = 1
+"""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One person's answer for one video."""
+
+    video_uri: str
+    label: str
+    annotator: str | None = None
+    labeled_at: datetime | None = None  # when the person answered (None: at import)
+    task_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What one import did."""
+
+    import_id: str
+    answers: int
+    videos: int
+    new: bool  # False: this very content was imported before (nothing added)
+    labels_version: str
+    uri: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"import_id": self.import_id, "answers": self.answers, "videos": self.videos, "new": self.new,
+                "labels_version": self.labels_version, "uri": self.uri}
+
+
+def _import_ids(lk: Lake) -> list[str]:
+    return sorted({v.uri.rsplit("/", 1)[-1].removesuffix(".parquet") for v in lk.store.list("labels")
+                   if v.uri.endswith(".parquet")})
+
+
+def labels_version(import_ids: Iterable[str]) -> str:
+    """The labels table's version: a hash of the set of imports it holds (order-free, so two lakes
+    with the same imports have the same version)."""
+    return hashlib.sha256("\n".join(sorted(set(import_ids))).encode()).hexdigest()[:12]
+
+
+def import_answers(lake: str, answers: list[Answer], *, source: str, content: bytes,
+                   now: datetime | None = None) -> Imported:
+    """Append ``answers`` as one import. ``content``: the bytes they were read from (the import's id
+    is their hash, so the same file imported twice is one import)."""
+    if not answers:
+        raise ConfigError("the import holds no answers (no labeled, non-cancelled tasks)")
+    for a in answers:
+        if not a.video_uri or not a.label or not a.label.strip():
+            raise ConfigError(f"an answer lacks its video or its label: {a}")
+    lk = Lake(lake).check_writable()
+    import_id = hashlib.sha256(content).hexdigest()[:16]
+    before = _import_ids(lk)
+    version = labels_version([*before, import_id])
+    now = now or datetime.now(UTC)
+    rows = [{"video_uri": a.video_uri, "label": a.label.strip(), "source": source, "annotator": a.annotator,
+             "labeled_at": a.labeled_at or now, "import_id": import_id, "imported_at": now,
+             "labels_version": version, "task_id": a.task_id} for a in answers]
+    new = import_id not in before
+    if new:
+        uri = lk.write_part("labels", import_id, now.date(), pa.Table.from_pylist(rows, LABELS))
+    else:
+        uri = next(v.uri for v in lk.store.list("labels") if v.uri.endswith(f"/{import_id}.parquet"))
+    return Imported(import_id, len(answers), len({a.video_uri for a in answers}), new,
+                    version if new else labels_version(before), uri)
+
+
+def resolved(lake: str) -> list[tuple[str, str]]:
+    """(video_uri, label) for every labeled video, by ``LABEL_RULE``, sorted by URI."""
+    from actionrec.lake.query import query
+
+    return [(u, lbl) for u, lbl in query(lake, "SELECT video_uri, label FROM latest_labels ORDER BY video_uri")[1]]
+
+
+def snapshot(lake: str) -> str:
+    """The lake's resolved labels as a label table (``video_uri, label, split``) at
+    ``label_sets/<labels_version>.parquet``, written once; returns its URI for ``read_labels``.
+    The split is ``hash_split`` of the video's URI, so it never moves as labels arrive."""
+    lk = Lake(lake).require()
+    ids = _import_ids(lk)
+    if not ids:
+        raise ConfigError(f"lake {lk.root} has no labels yet: import some with `actionrec label import FILE`")
+    rows = resolved(lake)
+    version = labels_version(ids)
+    rel = f"{SNAPSHOTS}/{version}.parquet"
+    if not lk.store.exists(rel):
+        table = pa.table({"video_uri": [u for u, _ in rows], "label": [lbl for _, lbl in rows],
+                          "split": [hash_split(u) for u, _ in rows]})
+        lk.store.write_bytes(rel, parquet_bytes(table))
+    return lk.store.uri(rel)
+
+
+def label_source(labels: str, lake: str) -> str:
+    """The label table a retrain reads: ``labels`` itself, or for ``lake`` the snapshot of the lake's
+    resolved labels (see ``snapshot``)."""
+    return snapshot(lake) if labels == LAKE_LABELS else labels
+
+
+def new_since(lake: str, since: datetime | None) -> int:
+    """Answers imported after ``since`` (all of them when None): what a retrain trigger counts."""
+    from actionrec.lake.query import query
+
+    if since is None:
+        return int(query(lake, "SELECT count(*) FROM labels")[1][0][0])
+    return int(query(lake, "SELECT count(*) FROM labels WHERE imported_at > ?", [since])[1][0][0])
