@@ -49,6 +49,17 @@ SELECT * EXCLUDE (_rank) FROM (
 WHERE _rank = 1
 """
 
+# One row per tag run: how its label and confidence mix compared with the runs before it
+# (actionrec.loop.drift); the divergences are null where nothing was compared.
+DRIFT = """
+CREATE VIEW drift AS
+SELECT run_id, started_at, model_name, model_version, ok + partial AS videos, drift_measure, drift_labels,
+       drift_confidence, drift_flag, drift_reason
+FROM runs
+WHERE flow = 'tag'
+ORDER BY started_at, run_id
+"""
+
 
 def connect(lake: str | os.PathLike, limits: QueryLimits = NO_LIMITS_GIVEN) -> Any:
     """An in-memory DuckDB connection with the lake's views, locked down for read-only use.
@@ -63,6 +74,7 @@ def connect(lake: str | os.PathLike, limits: QueryLimits = NO_LIMITS_GIVEN) -> A
     con.register("_evaluations", lk.evaluations())
     con.execute("CREATE VIEW evaluations AS SELECT * FROM _evaluations")
     con.execute(LATEST)
+    con.execute(DRIFT)
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con

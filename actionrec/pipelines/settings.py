@@ -15,6 +15,7 @@ from typing import Any, Literal, get_args
 from actionrec.errors import ConfigError
 from actionrec.inference.settings import DEFAULTS as INFERENCE_DEFAULTS
 from actionrec.inference.settings import InferenceSettings
+from actionrec.loop.drift import DEFAULT_MIN_VIDEOS, DEFAULT_THRESHOLD, DEFAULT_WINDOW
 from actionrec.names import DEFAULT_MODEL_NAME, check_name
 from actionrec.options import check_int, check_positive_seconds, check_seconds_or_zero, option
 
@@ -34,6 +35,13 @@ class TagSettings(InferenceSettings):
     lease_ttl_s: float = option(600.0, "seconds a run's claim on the lake lasts unless renewed (the run renews "
                                        "it; a crashed run's claim expires)")
     lease_wait_s: float = option(0.0, "seconds to wait while another run is tagging the same lake (0: exit at once)")
+    # Drift watch (actionrec.loop.drift explains the defaults, measured by `python -m bench.drift_noise`).
+    drift_window: int = option(DEFAULT_WINDOW, "earlier complete runs of the same model whose pooled label and "
+                                               "confidence mix a run is compared with")
+    drift_threshold: float = option(DEFAULT_THRESHOLD, "Jensen-Shannon divergence (bits, 0 to 1) of the label or "
+                                                       "confidence mix past which a run is flagged as drifting")
+    drift_min_videos: int = option(DEFAULT_MIN_VIDEOS, "a run (or window) with fewer tagged videos is compared "
+                                                       "but never flagged: too few to tell a shift from chance")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -41,6 +49,12 @@ class TagSettings(InferenceSettings):
         check_positive_seconds("TagSettings", "shard_timeout_s", self.shard_timeout_s)
         check_positive_seconds("TagSettings", "lease_ttl_s", self.lease_ttl_s)
         check_seconds_or_zero("TagSettings", "lease_wait_s", self.lease_wait_s)
+        check_int("TagSettings", "drift_window", self.drift_window, 1)
+        check_int("TagSettings", "drift_min_videos", self.drift_min_videos, 1)
+        t = self.drift_threshold
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or not 0 < t <= 1:
+            raise ConfigError(f"TagSettings.drift_threshold must be a number of bits in (0, 1] (1: never "
+                              f"flag), got {t!r}")
 
 
 @dataclass(frozen=True)
