@@ -123,6 +123,8 @@ def _print_run(row: dict[str, Any], as_json: bool) -> None:
           f"{row['seconds']:.1f} s; model {row['model_name']}@{row['model_version']}")
     if row["damaged_files"]:
         print(f"{row['damaged_files']} damaged lake file(s) were skipped: see `actionrec lake check`")
+    if row.get("drift_flag"):
+        print(f"drift: {row['drift_reason']}")
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """Nightly tagging: take the lake's lease, pin the model, list the archive, skip what this model
-already tagged, tag the rest in shards, record the run, and leave a summary a person can read in
-the Prefect UI."""
+already tagged, tag the rest in shards, compare what was tagged with the runs before (drift),
+record the run, and leave a summary a person can read in the Prefect UI."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from actionrec.pipelines.settings import TagSettings
 from actionrec.pipelines.tagging import new_run_id, run_row
 from flows.params import tag_run_name
 from tasks.tagging import (
+    check_drift,
     discover_videos,
     plan_shards,
     publish_summary,
@@ -41,7 +42,8 @@ def tag_flow(source: str, lake: str | None = None, model: str | None = None, top
              shard_size: int = D.shard_size, shard_timeout_s: float = D.shard_timeout_s,
              lease_ttl_s: float = D.lease_ttl_s, lease_wait_s: float = D.lease_wait_s,
              queue_size: int = D.queue_size, queue_per_label: int = D.queue_per_label,
-             progress: bool = False) -> dict[str, Any]:
+             drift_window: int = D.drift_window, drift_threshold: float = D.drift_threshold,
+             drift_min_videos: int = D.drift_min_videos, progress: bool = False) -> dict[str, Any]:
     """Tag every new or changed video under ``source`` into ``lake`` with ``model`` (default: the lake's
     champion); returns the ``runs`` row. Only one tag run works on a lake at a time (its lease);
     raises ``RunIncompleteError`` (with that row) when a shard was lost after its retries: what was
@@ -51,7 +53,8 @@ def tag_flow(source: str, lake: str | None = None, model: str | None = None, top
                            device=device, decode_backend=decode_backend, decode_timeout_s=decode_timeout_s,
                            torch_compile=torch_compile, engine=engine, precision=precision, shard_size=shard_size, shard_timeout_s=shard_timeout_s,
                            lease_ttl_s=lease_ttl_s, lease_wait_s=lease_wait_s, queue_size=queue_size,
-                           queue_per_label=queue_per_label)
+                           queue_per_label=queue_per_label, drift_window=drift_window,
+                           drift_threshold=drift_threshold, drift_min_videos=drift_min_videos)
     started = datetime.now(timezone.utc)
     run_id = new_run_id(started)
     with Lease(lake, "tag", f"tag run {run_id}", ttl_s=settings.lease_ttl_s, wait_s=settings.lease_wait_s):
@@ -93,14 +96,15 @@ def _tag(source: str, lake: str, model: str | None, settings: TagSettings, run_i
                           state.message)
             bar.update(len(shard))
 
+    drift = check_drift(lake, run_id, pinned.name, started, settings)
     row = run_row(run_id=run_id, flow="tag", source=source, lake=lake, model=pinned,
                   engine=tagging.engine_of(settings), started_at=started,
                   listed=len(videos), skipped=len(videos) - todo, counts=counts, lost=lost,
-                  damaged=len(planned.damaged))
+                  damaged=len(planned.damaged), drift=drift)
     queued = queue_for_labeling(lake, run_id, run_date, settings.queue_size, settings.queue_per_label,
                                 return_state=True)
     if not queued.is_completed():  # the predictions are written: a lost queue must not lose the run's row
         log.error("the labeling queue of run %s could not be written: %s", run_id, queued.message)
     write_run(lake, row, run_date)
-    publish_summary(lake, row, not_ok)
+    publish_summary(lake, row, not_ok, drift)
     return row

@@ -3,7 +3,7 @@ what can heal; a shard is retried once as a whole (a bad video is already a row,
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from actionrec.io.storage import VideoObject
 from actionrec.lake.lake import Lake
+from actionrec.loop.drift import Drift
 from actionrec.models.refs import PinnedModel
 from actionrec.pipelines import tagging
 from actionrec.pipelines.settings import TagSettings
@@ -65,11 +66,31 @@ def write_run(lake: str, row: dict[str, Any], run_date: date) -> str:
 
 
 @task(name="publish-summary", cache_policy=NO_CACHE, tags=TAGS)
-def publish_summary(lake: str, row: dict[str, Any], not_ok: list[tuple[str, str, str]]) -> str:
-    """The run's summary (markdown) and, when some videos were not ok, a table of them with reasons."""
+def publish_summary(lake: str, row: dict[str, Any], not_ok: list[tuple[str, str, str]],
+                    drift: Drift | None = None) -> str:
+    """The run's summary (markdown, with its drift section); when some videos were not ok, a table of
+    them with reasons; when the run drifted, the labels whose share changed most ("tag-drift")."""
     markdown = tagging.summary_markdown(lake, row)
     create_markdown_artifact(markdown, key="tag-run-summary", description=f"tag run {row['run_id']}")
     if not_ok:
         create_table_artifact([{"video": u, "status": s, "reason": r} for u, s, r in not_ok], key="tag-failures",
                               description=f"videos not tagged ok in run {row['run_id']}")
+    if drift is not None and drift.flag:
+        create_markdown_artifact(drift.markdown(), key="tag-drift",
+                                 description=f"tag run {row['run_id']}: its label or confidence mix shifted")
     return markdown
+
+
+@task(name="check-drift", cache_policy=NO_CACHE, tags=TAGS)
+def check_drift(lake: str, run_id: str, model_name: str, started_at: datetime, settings: TagSettings) -> Drift:
+    """This run's label and confidence mix against the runs before it; a lake that cannot be read
+    leaves the drift not computed (a warning, and the reason in the row), never a failed run."""
+    drift = tagging.check_drift(lake, run_id, model_name, started_at, settings)
+    log = get_run_logger()
+    if drift.error:
+        log.warning("drift not computed (the run goes on): %s", drift.error)
+    elif drift.flag:
+        log.warning("drift: %s", drift.reason)
+    else:
+        log.info("drift: %s", drift.reason)
+    return drift

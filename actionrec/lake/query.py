@@ -50,6 +50,17 @@ SELECT * EXCLUDE (_rank) FROM (
 WHERE _rank = 1
 """
 
+# One row per tag run: how its label and confidence mix compared with the runs before it
+# (actionrec.loop.drift); the divergences are null where nothing was compared.
+DRIFT = """
+CREATE VIEW drift AS
+SELECT run_id, started_at, model_name, model_version, ok + partial AS videos, drift_measure, drift_labels,
+       drift_confidence, drift_flag, drift_reason
+FROM runs
+WHERE flow = 'tag'
+ORDER BY started_at, run_id
+"""
+
 
 # What is still waiting for a person: queued, and no answer yet.
 OPEN_QUEUE = """
@@ -73,6 +84,7 @@ def connect(lake: str | os.PathLike, limits: QueryLimits = NO_LIMITS_GIVEN) -> A
     con.execute(LATEST)
     con.execute(f"CREATE VIEW latest_labels AS {LATEST_LABELS_SQL}")
     con.execute(OPEN_QUEUE)
+    con.execute(DRIFT)
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con

@@ -15,6 +15,7 @@ from typing import Any, Literal, get_args
 from actionrec.errors import ConfigError
 from actionrec.inference.settings import DEFAULTS as INFERENCE_DEFAULTS
 from actionrec.inference.settings import InferenceSettings
+from actionrec.loop.drift import DEFAULT_MIN_VIDEOS, DEFAULT_THRESHOLD, DEFAULT_WINDOW
 from actionrec.names import DEFAULT_MODEL_NAME, check_name
 from actionrec.options import check_int, check_positive_seconds, check_seconds_or_zero, option
 
@@ -37,6 +38,13 @@ class TagSettings(InferenceSettings):
     queue_size: int = option(20, "videos per run put in the labeling queue for people (0: none)")
     queue_per_label: int = option(2, "queue slots kept for each predicted label, rarest labels first, so rare "
                                      "labels are not starved")
+    # Drift watch (actionrec.loop.drift explains the defaults, measured by `python -m bench.drift_noise`).
+    drift_window: int = option(DEFAULT_WINDOW, "earlier complete runs of the same model whose pooled label and "
+                                               "confidence mix a run is compared with")
+    drift_threshold: float = option(DEFAULT_THRESHOLD, "Jensen-Shannon divergence (bits, 0 to 1) of the label or "
+                                                       "confidence mix past which a run is flagged as drifting")
+    drift_min_videos: int = option(DEFAULT_MIN_VIDEOS, "a run (or window) with fewer tagged videos is compared "
+                                                       "but never flagged: too few to tell a shift from chance")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -46,6 +54,12 @@ class TagSettings(InferenceSettings):
         check_seconds_or_zero("TagSettings", "lease_wait_s", self.lease_wait_s)
         check_int("TagSettings", "queue_size", self.queue_size, 0)
         check_int("TagSettings", "queue_per_label", self.queue_per_label, 0)
+        check_int("TagSettings", "drift_window", self.drift_window, 1)
+        check_int("TagSettings", "drift_min_videos", self.drift_min_videos, 1)
+        t = self.drift_threshold
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or not 0 < t <= 1:
+            raise ConfigError(f"TagSettings.drift_threshold must be a number of bits in (0, 1] (1: never "
+                              f"flag), got {t!r}")
 
 
 @dataclass(frozen=True)

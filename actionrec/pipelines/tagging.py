@@ -25,6 +25,7 @@ from actionrec.inference.settings import InferenceSettings
 from actionrec.io.storage import VideoObject, list_videos
 from actionrec.lake.lake import Lake
 from actionrec.lake.schema import CLIP_PREDICTIONS, PREDICTIONS, RUN_COMPLETE, RUN_INCOMPLETE
+from actionrec.loop.drift import IO_ERRORS, Drift, drift_for_run, not_computed
 from actionrec.models.refs import PinnedModel, pin_model
 from actionrec.names import DEFAULT_MODEL_NAME
 from actionrec.pipelines.settings import TAG_DEFAULTS, TagSettings
@@ -172,17 +173,31 @@ def tag_shard(lake: str, run_id: str, run_date: date, shard: int, videos: list[V
 
 def run_row(*, run_id: str, flow: str, source: str, lake: str, model: PinnedModel, engine: EngineChoice,
             started_at: datetime, listed: int, skipped: int, counts: dict[str, int], lost: int = 0,
-            damaged: int = 0) -> dict[str, Any]:
+            damaged: int = 0, drift: Drift | None = None) -> dict[str, Any]:
     """The run's ``runs`` row; ``lost``: videos whose shard failed after its retries (a rerun takes
-    them); ``damaged``: lake files skipped while planning."""
+    them); ``damaged``: lake files skipped while planning; ``drift``: the run against the runs
+    before it (its columns stay null without one)."""
     finished = datetime.now(UTC)
+    drift_columns = drift.columns() if drift is not None else {
+        "drift_measure": None, "drift_labels": None, "drift_confidence": None, "drift_flag": None,
+        "drift_reason": None}
     return {"run_id": run_id, "flow": flow, "source": source, "lake": lake, "model_name": model.name,
             "model_version": model.version, "started_at": started_at, "finished_at": finished,
             "videos_listed": listed, "videos_skipped": skipped, "ok": counts.get("ok", 0),
             "partial": counts.get("partial", 0), "failed": counts.get("failed", 0),
             "seconds": (finished - started_at).total_seconds(),
             "status": RUN_INCOMPLETE if lost else RUN_COMPLETE, "videos_lost": lost, "damaged_files": damaged,
-            "engine": engine.engine, "precision": engine.precision}
+            "engine": engine.engine, "precision": engine.precision, **drift_columns}
+
+
+def check_drift(lake: str, run_id: str, model_name: str, started_at: datetime, settings: TagSettings) -> Drift:
+    """This run against the runs before it (``actionrec.loop.drift``). The lake failing to be read
+    (storage, not code) does not fail the run: the drift is recorded as not computed, with why."""
+    try:
+        return drift_for_run(lake, run_id, model_name, settings.drift_window, threshold=settings.drift_threshold,
+                             min_videos=settings.drift_min_videos, before=started_at)
+    except IO_ERRORS as e:
+        return not_computed(run_id, e, settings.drift_threshold)
 
 
 def summary_markdown(lake: str, row: dict[str, Any], top: int = 10) -> str:
@@ -211,7 +226,23 @@ def summary_markdown(lake: str, row: dict[str, Any], top: int = 10) -> str:
     if labels:
         lines += ["## Top labels", "", "| label | videos |", "|---|---:|"]
         lines += [f"| {label} | {n} |" for label, n in labels] + [""]
+    if row.get("drift_measure") is not None:
+        lines += drift_lines(row)
     if failures:
         lines += ["## Not ok", "", "| video | status | reason |", "|---|---|---|"]
         lines += [f"| `{u}` | {s} | {(e or '').replace('|', '/')} |" for u, s, e in failures]
     return "\n".join(lines) + "\n"
+
+
+def drift_lines(row: dict[str, Any]) -> list[str]:
+    """The summary's drift section, from the row's drift columns."""
+    def bits(value: float | None) -> str:
+        return "—" if value is None else f"{value:.3f}"
+
+    flag = "**yes**" if row["drift_flag"] else "no"
+    return ["## Drift", "",
+            f"{row['drift_measure']} divergence in bits from the earlier runs of this model (0: the same mix, "
+            "1: nothing in common).", "",
+            "| label mix | confidence | flagged |", "|---:|---:|---|",
+            f"| {bits(row['drift_labels'])} | {bits(row['drift_confidence'])} | {flag} |", "",
+            (row["drift_reason"] or "").replace("|", "/"), ""]
