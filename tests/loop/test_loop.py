@@ -20,14 +20,14 @@ from actionrec.loop.labelstudio import import_file
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 200)}
 NEW = "blue"  # no one has named it yet: the first table has none; the archive has some, unlabeled
-QUEUE = 10
+QUEUE = 20  # every video waiting for people: 16 blue + 2 red + 2 green (the choice itself: test_labels.py)
 TINY = {"arch": "tiny3d", "arch_kwargs": {"width": 4}, "epochs": 8, "hflip": "off",
         "spec_overrides": {"frames_per_clip": 4, "short_side": 32, "crop_size": 32, "crop_width": None}}
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    """An archive of 3 x 14 short videos whose class is their colour (with brightness and noise
+    """An archive of 3 x 16 short videos whose class is their colour (with brightness and noise
     varying per video: a model learns it in a few epochs, so the test is about the loop, not about
     learning). The first label table names the held-out videos of red and green (val and test, by
     the lake's stable split) and their training videos but two each; no blue video is labeled."""
@@ -35,7 +35,7 @@ def data(tmp_path_factory):
     rng = np.random.default_rng(0)
     truth, first = {}, []
     for label, colour in COLOURS.items():
-        for i in range(14):
+        for i in range(16):
             path = root / "videos" / f"{label}_{i:02d}.mp4"
             path.parent.mkdir(exist_ok=True)
             frames = np.clip(np.array(colour) * rng.uniform(0.6, 1.2) + rng.normal(0, 25, (8, 32, 32, 3)), 0, 255)
@@ -87,7 +87,9 @@ def test_answers_from_label_studio_retrain_a_better_model(prefect_api, data, tmp
     unlabeled = len(data["truth"]) - data["labeled"]
     queued = query(lake, "SELECT video_uri, top1_label, rank FROM labeling_queue WHERE run_id = ? ORDER BY rank",
                    [row["run_id"]])[1]
-    assert len(queued) == QUEUE and [r[2] for r in queued] == list(range(1, QUEUE + 1)) and unlabeled > QUEUE
+    assert len(queued) == QUEUE == unlabeled and [r[2] for r in queued] == list(range(1, QUEUE + 1))
+    scores = [r[0] for r in query(lake, "SELECT score FROM labeling_queue ORDER BY rank")[1]]
+    assert scores == sorted(scores, reverse=True)
     labeled_uris = {r[0] for r in query(lake, "SELECT video_uri FROM labels")[1]}
     assert not labeled_uris & {r[0] for r in queued}
 
@@ -109,8 +111,8 @@ def test_answers_from_label_studio_retrain_a_better_model(prefect_api, data, tmp
 
     # 4. the trigger counts the answers and retrains from the lake; the new model is promoted, and it
     #    finds the class people named better than the champion before it
-    answered = {data["truth"][t["data"]["video_uri"]] for t in tasks}
-    assert NEW in answered
+    answered = [data["truth"][u] for u in (t["data"]["video_uri"] for t in tasks) if hash_split(u) == "train"]
+    assert answered.count(NEW) >= 4, answered
     better = retrain_on_labels_flow(lake=lake, min_new_labels=QUEUE, **held)
     assert better["triggered"] and better["new_labels"] == QUEUE and better["promoted"], better
     assert Lake(lake).champion("actionrec") == better["candidate_version"] != first_version
