@@ -4,7 +4,10 @@ A candidate is a video this run tagged (``ok`` or ``partial``) that nobody has l
 never queued before. Each gets an uncertainty score from its top-k (``1 - margin``, where the
 margin is top-1 minus top-2 probability) and, when another version of the same model has tagged
 the same video (the former champion, or a challenger that was run), whether the two disagree on
-top-1: a disagreement outranks any uncertainty. A per-label quota fills the first slots with the
+top-1: a disagreement outranks any uncertainty. When the run's model is the champion and a newer
+version of it was trained but not promoted (the latest challenger), the challenger scores the most
+uncertain candidates (``CHALLENGER_POOL`` times the queue size) so that its disagreements count
+too. A per-label quota fills the first slots with the
 most uncertain videos of each predicted label, rarest labels first, so that a label the model
 rarely predicts still gets looked at; the rest of the queue goes to the highest scores.
 """
@@ -23,6 +26,7 @@ from actionrec.lake.schema import LABELING_QUEUE
 
 UTC = timezone.utc
 DISAGREEMENT_BONUS = 1.0  # added to the score: any disagreement outranks any uncertainty (which is <= 1)
+CHALLENGER_POOL = 3  # the challenger scores this many candidates per queue slot, the most uncertain first
 
 
 def margin(top_k: list[dict[str, Any]]) -> float:
@@ -117,13 +121,54 @@ def candidates(lake: str, run_id: str) -> tuple[str, str, list[Candidate]]:
     return rows[0][2], rows[0][3], found
 
 
+def latest_challenger(lake: str, name: str, version: str) -> str | None:
+    """The newest version of ``name`` in the lake's registry, trained after ``version`` and not the
+    champion: a candidate that was not promoted. None unless ``version`` is the champion."""
+    lk = Lake(lake)
+    if not name or lk.champion(name) != version:
+        return None
+    versions = lk.versions(name)  # oldest first
+    newer = versions[versions.index(version) + 1:] if version in versions else []
+    return newer[-1] if newer else None
+
+
+def challenge(lake: str, name: str, challenger: str, found: list[Candidate], pool: int,
+              runner: Any = None) -> list[Candidate]:
+    """``found`` with the challenger's top-1 on the ``pool`` most uncertain candidates: where it
+    disagrees with the run's top-1, the candidate carries the disagreement. ``runner``: an open
+    runner for the challenger (default: the default engine)."""
+    from dataclasses import replace
+
+    from actionrec.inference.predictor import Predictor
+    from actionrec.models.refs import PinnedModel
+
+    ask = sorted((c for c in found if c.other is None), key=lambda c: (-c.score, c.video_uri))[:pool]
+    if not ask:
+        return found
+    if runner is None:
+        from actionrec.engines.choice import choose_engine
+        from actionrec.engines.runners import open_runner
+
+        runner = open_runner(PinnedModel(f"{name}@{challenger}", name, challenger), choose_engine("auto", "auto", None),
+                             lake=lake)
+    predictor = Predictor(runner, decode_backend="thread", decode_workers=1, batch_size=4)
+    theirs = {r.uri: r.top_k[0].label for r in predictor.predict([c.video_uri for c in ask], top_k=1, clips=1)
+              if r.status == "ok" and r.top_k}
+    return [replace(c, other=(challenger, theirs[c.video_uri]))
+            if c.video_uri in theirs and theirs[c.video_uri] != c.label else c for c in found]
+
+
 def queue_run(lake: str, run_id: str, run_date: date, *, size: int, per_label: int,
-              now: datetime | None = None) -> pa.Table:
+              challenger: bool = True, now: datetime | None = None) -> pa.Table:
     """Pick and write the run's labeling queue (``labeling_queue/run_date=.../<run_id>.parquet``);
-    returns the rows (none when ``size`` is 0 or nothing is left to ask about)."""
+    returns the rows (none when ``size`` is 0 or nothing is left to ask about). ``challenger``: let
+    the latest challenger, if there is one, score the most uncertain candidates."""
     if size <= 0:
         return LABELING_QUEUE.empty_table()
     name, version, found = candidates(lake, run_id)
+    rival = latest_challenger(lake, name, version) if challenger and found else None
+    if rival is not None:
+        found = challenge(lake, name, rival, found, CHALLENGER_POOL * size)
     picked = choose(found, size, per_label)
     if not picked:
         return LABELING_QUEUE.empty_table()
