@@ -21,7 +21,15 @@ from actionrec.pipelines.settings import TAG_DEFAULTS as D
 from actionrec.pipelines.settings import TagSettings
 from actionrec.pipelines.tagging import new_run_id, run_row
 from flows.params import tag_run_name
-from tasks.tagging import discover_videos, plan_shards, publish_summary, resolve_model, tag_shard, write_run
+from tasks.tagging import (
+    discover_videos,
+    plan_shards,
+    publish_summary,
+    resolve_model,
+    tag_shard,
+    write_report,
+    write_run,
+)
 
 
 @flow(name="tag", flow_run_name=tag_run_name, task_runner=ThreadPoolTaskRunner(max_workers=1))
@@ -89,4 +97,14 @@ def _tag(source: str, lake: str, model: str | None, settings: TagSettings, run_i
                   damaged=len(planned.damaged))
     write_run(lake, row, run_date)
     publish_summary(lake, row, not_ok)
+    _report(lake, run_id)  # last: it shows what the steps before wrote
     return row
+
+
+def _report(lake: str, run_id: str) -> None:
+    """The run's report; one that cannot be written fails its own task (red in the UI) and logs a
+    warning, never the run: the tagging it reports on is done and recorded."""
+    state = write_report(lake, run_id, return_state=True)
+    if not state.is_completed():
+        get_run_logger().warning("run %s: the report was not written (%s); `actionrec report --run %s --out F` "
+                                 "makes it later", run_id, state.message, run_id)
