@@ -1,5 +1,5 @@
 """The ``actionrec`` command's core (no Prefect): predict, inspect, train, evaluate, synth, query,
-models. The pipeline layers add tag, retrain, demo and serve through ``extensions``.
+report, models. The pipeline layers add tag, retrain, demo and serve through ``extensions``.
 
 Exit status (``actionrec.errors``): 0 all good; 1 the work ran but some videos failed (each has a
 line with its reason); 2 usage or configuration error, with one clear line; 3 the run did not
@@ -358,6 +358,14 @@ def cmd_label_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from actionrec.report import ReportSettings, write_report
+
+    where = write_report(lake_of(args), args.run, args.out, ReportSettings(**options_from(args, ReportSettings)))
+    print(where)
+    return EXIT_OK
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from actionrec.engines.export import export
     from actionrec.models.refs import load_model
@@ -568,6 +576,7 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     """The core commands; ``extensions(sub, common)`` add more (the pipeline layers add tag, retrain, serve...)."""
     from actionrec import __version__
     from actionrec.lake.query import QueryLimits
+    from actionrec.report.data import ReportSettings
     from actionrec.training.config import TrainConfig
 
     common = _common()
@@ -675,6 +684,13 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     add_lake(m)
     add_json(m)
     m.set_defaults(func=cmd_label_import)
+
+    p = sub.add_parser("report", parents=[common], help="one self-contained HTML page about a tag run, for people")
+    p.add_argument("--run", default=None, help="run id (default: unset, the latest tag run)")
+    p.add_argument("--out", required=True, help="HTML file to write, a path or s3:// URI (required)")
+    add_lake(p)
+    add_options(p, ReportSettings)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("export", parents=[common], help="write a model as OpenVINO IR or ONNX, to serve elsewhere")
     p.add_argument("model", help="model reference: checkpoint, name[@version] in the lake, torchvision:<arch> (required)")

@@ -125,6 +125,21 @@ def _print_run(row: dict[str, Any], as_json: bool) -> None:
         print(f"{row['damaged_files']} damaged lake file(s) were skipped: see `actionrec lake check`")
     if row.get("drift_flag"):
         print(f"drift: {row['drift_reason']}")
+    _print_report(row)
+
+
+def _print_report(row: dict[str, Any]) -> None:
+    """Where the run's report is, when the flow wrote it (it says so in its log when it could not)."""
+    from actionrec.lake.lake import Lake
+    from actionrec.report import report_key
+
+    try:
+        store = Lake(row["lake"]).store
+        key = report_key(row["run_id"], row["started_at"].date())
+        if store.exists(key):
+            print(f"report: {store.uri(key)}")
+    except ActionRecError:  # the lake cannot be reached now: the run itself is done and was reported above
+        pass
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:

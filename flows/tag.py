@@ -29,6 +29,7 @@ from tasks.tagging import (
     queue_for_labeling,
     resolve_model,
     tag_shard,
+    write_report,
     write_run,
 )
 
@@ -107,4 +108,14 @@ def _tag(source: str, lake: str, model: str | None, settings: TagSettings, run_i
         log.error("the labeling queue of run %s could not be written: %s", run_id, queued.message)
     write_run(lake, row, run_date)
     publish_summary(lake, row, not_ok, drift)
+    _report(lake, run_id)  # last: it shows what the steps before wrote
     return row
+
+
+def _report(lake: str, run_id: str) -> None:
+    """The run's report; one that cannot be written fails its own task (red in the UI) and logs a
+    warning, never the run: the tagging it reports on is done and recorded."""
+    state = write_report(lake, run_id, return_state=True)
+    if not state.is_completed():
+        get_run_logger().warning("run %s: the report was not written (%s); `actionrec report --run %s --out F` "
+                                 "makes it later", run_id, state.message, run_id)

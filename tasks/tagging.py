@@ -4,10 +4,11 @@ what can heal; a shard is retried once as a whole (a bad video is already a row,
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from actionrec.io.storage import VideoObject
@@ -94,3 +95,19 @@ def check_drift(lake: str, run_id: str, model_name: str, started_at: datetime, s
     else:
         log.info("drift: %s", drift.reason)
     return drift
+
+
+# One quick retry for a storage blip; the run row is already written, so nothing waits long on a report.
+@task(name="write-report", cache_policy=NO_CACHE, tags=TAGS, retries=1, retry_delay_seconds=2,
+      retry_condition_fn=retry_if_transient)
+def write_report(lake: str, run_id: str) -> str:
+    """The run's HTML report beside it (``reports/run_date=.../<run_id>.html``), linked as the
+    ``tag-report`` artifact. Thumbnails decode one frame per video, within the report's time budget."""
+    from actionrec.report import write_report as write
+
+    uri = write(lake, run_id)
+    link = uri if "://" in uri else Path(uri).resolve().as_uri()
+    create_link_artifact(link, link_text=f"report of tag run {run_id}",
+                         key="tag-report", description=f"the report of tag run {run_id}")
+    get_run_logger().info("report: %s", uri)
+    return uri
