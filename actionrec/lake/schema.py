@@ -64,6 +64,7 @@ LABELS = pa.schema([
     ("imported_at", TS),
     ("labels_version", pa.string()),  # the version of the labels table this import produced
     ("task_id", pa.string()),  # the labeling tool's own id for the task, when there is one
+    ("split", pa.string()),  # train/val/test when a table pins the video to one (a curated test set); else null
 ])
 EMBEDDINGS = pa.schema([
     ("run_id", pa.string()), ("video_uri", pa.string()), ("video_etag", pa.string()),

@@ -7,8 +7,9 @@ same file again and adds nothing. Answers are never edited or deleted; a correct
 answer. ``LABEL_RULE`` (the ``latest_labels`` view) resolves conflicts.
 
 Retraining reads a *snapshot*: the resolved labels with a split per video, written once to
-``label_sets/<labels_version>.parquet``. The split is a hash of the video's URI alone, so a video
-never changes side as labels arrive, and a run can be repeated on exactly the labels it saw.
+``label_sets/<labels_version>.parquet``. The split is the one a source pinned the video to (a
+curated test set), else a hash of the video's URI alone, so a video never changes side as labels
+arrive, and a run can be repeated on exactly the labels it saw.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from actionrec.data.labels import hash_split
+from actionrec.data.labels import SPLITS, hash_split
 from actionrec.errors import ConfigError
 from actionrec.lake.lake import Lake, parquet_bytes
 from actionrec.lake.schema import LABELS
@@ -46,14 +47,16 @@ votes AS (
   SELECT video_uri, label, count(*) AS votes, max(labeled_at) AS last_labeled_at,
          arg_max(voter, labeled_at) AS last_voter
   FROM answers GROUP BY video_uri, label),
+pinned AS (  -- the latest split any answer pinned the video to
+  SELECT video_uri, arg_max(split, labeled_at) AS split FROM labels WHERE split IS NOT NULL GROUP BY video_uri),
 ranked AS (
   SELECT *, row_number() OVER (PARTITION BY video_uri ORDER BY votes DESC, last_labeled_at DESC, label) AS _rank,
          count(*) OVER (PARTITION BY video_uri) AS labels_given,
          sum(votes) OVER (PARTITION BY video_uri) AS answers
   FROM votes)
-SELECT video_uri, label, votes, CAST(answers AS BIGINT) AS answers, labels_given > 1 AS conflict,
-       last_labeled_at AS labeled_at, last_voter AS annotator
-FROM ranked WHERE _rank = 1
+SELECT r.video_uri, r.label, r.votes, CAST(r.answers AS BIGINT) AS answers, r.labels_given > 1 AS conflict,
+       r.last_labeled_at AS labeled_at, r.last_voter AS annotator, p.split
+FROM ranked r LEFT JOIN pinned p ON p.video_uri = r.video_uri WHERE r._rank = 1
 """
 
 
@@ -66,6 +69,7 @@ class Answer:
     annotator: str | None = None
     labeled_at: datetime | None = None  # when the person answered (None: at import)
     task_id: str | None = None
+    split: str | None = None  # train/val/test when the source pins the video to a split
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,8 @@ def import_answers(lake: str, answers: list[Answer], *, source: str, content: by
     for a in answers:
         if not a.video_uri or not a.label or not a.label.strip():
             raise ConfigError(f"an answer lacks its video or its label: {a}")
+        if a.split is not None and a.split not in SPLITS:
+            raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {a.split!r} ({a.video_uri})")
     lk = Lake(lake).check_writable()
     import_id = hashlib.sha256(content).hexdigest()[:16]
     before = _import_ids(lk)
@@ -111,7 +117,7 @@ def import_answers(lake: str, answers: list[Answer], *, source: str, content: by
     now = now or datetime.now(UTC)
     rows = [{"video_uri": a.video_uri, "label": a.label.strip(), "source": source, "annotator": a.annotator,
              "labeled_at": a.labeled_at or now, "import_id": import_id, "imported_at": now,
-             "labels_version": version, "task_id": a.task_id} for a in answers]
+             "labels_version": version, "task_id": a.task_id, "split": a.split} for a in answers]
     new = import_id not in before
     if new:
         uri = lk.write_part("labels", import_id, now.date(), pa.Table.from_pylist(rows, LABELS))
@@ -121,17 +127,19 @@ def import_answers(lake: str, answers: list[Answer], *, source: str, content: by
                     version if new else labels_version(before), uri)
 
 
-def resolved(lake: str) -> list[tuple[str, str]]:
-    """(video_uri, label) for every labeled video, by ``LABEL_RULE``, sorted by URI."""
+def resolved(lake: str) -> list[tuple[str, str, str]]:
+    """(video_uri, label, split) for every labeled video, by ``LABEL_RULE``, sorted by URI: the split a
+    source pinned the video to, else ``hash_split`` of its URI (so it never moves as labels arrive)."""
     from actionrec.lake.query import query
 
-    return [(u, lbl) for u, lbl in query(lake, "SELECT video_uri, label FROM latest_labels ORDER BY video_uri")[1]]
+    rows = query(lake, "SELECT video_uri, label, split FROM latest_labels ORDER BY video_uri")[1]
+    return [(u, lbl, split or hash_split(u)) for u, lbl, split in rows]
 
 
 def snapshot(lake: str) -> str:
     """The lake's resolved labels as a label table (``video_uri, label, split``) at
     ``label_sets/<labels_version>.parquet``, written once; returns its URI for ``read_labels``.
-    The split is ``hash_split`` of the video's URI, so it never moves as labels arrive."""
+    The split is the pinned one or ``hash_split`` of the URI (see ``resolved``)."""
     lk = Lake(lake).require()
     ids = _import_ids(lk)
     if not ids:
@@ -140,8 +148,8 @@ def snapshot(lake: str) -> str:
     version = labels_version(ids)
     rel = f"{SNAPSHOTS}/{version}.parquet"
     if not lk.store.exists(rel):
-        table = pa.table({"video_uri": [u for u, _ in rows], "label": [lbl for _, lbl in rows],
-                          "split": [hash_split(u) for u, _ in rows]})
+        table = pa.table({"video_uri": [r[0] for r in rows], "label": [r[1] for r in rows],
+                          "split": [r[2] for r in rows]})
         lk.store.write_bytes(rel, parquet_bytes(table))
     return lk.store.uri(rel)
 

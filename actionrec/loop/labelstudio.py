@@ -11,7 +11,7 @@ local-files URL (``/data/local-files/?d=<path below LOCAL_FILES_DOCUMENT_ROOT>``
 Studio runs with ``LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true``).
 
 Import reads Label Studio's exports (JSON, JSON_MIN, CSV) and a plain CSV (``video_uri, label``
-and optional ``annotator, labeled_at``). Each task carries its lake URI in ``data.video_uri``, so
+and optional ``annotator, labeled_at, split``). Each task carries its lake URI in ``data.video_uri``, so
 answers map back to videos whatever URL was used.
 """
 
@@ -183,7 +183,7 @@ def _from_csv(text: str) -> tuple[str, list[Answer]]:
                           f"found: {', '.join(sorted(header))}")
     answers = [Answer(r["video_uri"].strip(), r[column].strip(), (r.get("annotator") or "").strip() or None,
                       _when(r.get("labeled_at") or r.get("updated_at") or r.get("created_at")),
-                      (r.get("id") or "").strip() or None)
+                      (r.get("id") or "").strip() or None, (r.get("split") or "").strip() or None)
                for r in rows if (r.get("video_uri") or "").strip() and (r.get(column) or "").strip()]
     return ("csv" if column == "label" else "labelstudio"), answers
 

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 
+from actionrec.data.labels import hash_split
 from actionrec.errors import ConfigError
 from actionrec.lake.query import query
 from actionrec.loop.labels import LABEL_RULE, Answer, import_answers, snapshot
@@ -98,13 +99,23 @@ def test_conflicts_are_kept_and_resolved_by_the_stated_rule(tmp_path):
     assert table.endswith(f"label_sets/{second.labels_version}.parquet") and snapshot(lake) == table
 
 
-def test_a_csv_import_resolves_its_paths_and_says_who_answered(tmp_path):
+def test_a_csv_import_resolves_its_paths_says_who_answered_and_may_pin_a_split(tmp_path):
+    import pyarrow.parquet as pq
+
     (tmp_path / "videos").mkdir()
-    (tmp_path / "labels.csv").write_text("video_uri,label\nvideos/a.mp4,jump\n")
-    done = import_file(str(tmp_path / "lake"), tmp_path / "labels.csv", annotator="ed")
-    assert done.answers == 1 and done.new
-    uri = (tmp_path / "videos" / "a.mp4").resolve().as_uri()
-    assert query(str(tmp_path / "lake"), "SELECT video_uri, annotator, source FROM labels")[1] == [(uri, "ed", "csv")]
+    (tmp_path / "labels.csv").write_text("video_uri,label,split\nvideos/a.mp4,jump,test\nvideos/b.mp4,run,\n")
+    lake = str(tmp_path / "lake")
+    done = import_file(lake, tmp_path / "labels.csv", annotator="ed")
+    assert done.answers == 2 and done.new
+    a, b = ((tmp_path / "videos" / n).resolve().as_uri() for n in ("a.mp4", "b.mp4"))
+    assert query(lake, "SELECT video_uri, annotator, source, split FROM labels ORDER BY 1")[1] == [
+        (a, "ed", "csv", "test"), (b, "ed", "csv", None)]
+    table = pq.read_table(snapshot(lake)).to_pylist()
+    assert table == [{"video_uri": a, "label": "jump", "split": "test"},
+                     {"video_uri": b, "label": "run", "split": hash_split(b)}]  # unpinned: the URI's hash
+    (tmp_path / "bad.csv").write_text("video_uri,label,split\nvideos/a.mp4,jump,holdout\n")
+    with pytest.raises(ConfigError, match="split must be one of train, val, test, not 'holdout'"):
+        import_file(lake, tmp_path / "bad.csv")
 
 
 def test_the_label_config_lists_every_class_safely():
