@@ -20,9 +20,10 @@ def _deployment(flow: Any, spec: DeploymentSpec, env: dict[str, Any], cron: str)
 
 
 def deployments(source: str, lake: str, labels: str | None, model: str | None = None,
-                tag_cron: str = NIGHTLY_TAG.cron, retrain_cron: str = WEEKLY_RETRAIN.cron) -> list[Any]:
-    """The deployments ``serve`` registers: nightly tagging always, weekly retraining when there is a
-    label table to retrain on."""
+                tag_cron: str = NIGHTLY_TAG.cron, retrain_cron: str = WEEKLY_RETRAIN.cron,
+                embeddings: bool = False) -> list[Any]:
+    """The deployments ``serve`` registers: nightly tagging always (storing embeddings too with
+    ``embeddings``), weekly retraining when there is a label table to retrain on."""
     from flows.retrain import retrain_flow
     from flows.tag import tag_flow
 
@@ -30,6 +31,8 @@ def deployments(source: str, lake: str, labels: str | None, model: str | None = 
     out = [_deployment(tag_flow, NIGHTLY_TAG, env, tag_cron)]
     if model is not None:
         out[0].parameters["model"] = model
+    if embeddings:
+        out[0].parameters["embeddings"] = True
     if labels:
         out.append(_deployment(retrain_flow, WEEKLY_RETRAIN, env, retrain_cron))
     return out

@@ -34,6 +34,8 @@ class TagSettings(InferenceSettings):
     lease_ttl_s: float = option(600.0, "seconds a run's claim on the lake lasts unless renewed (the run renews "
                                        "it; a crashed run's claim expires)")
     lease_wait_s: float = option(0.0, "seconds to wait while another run is tagging the same lake (0: exit at once)")
+    embeddings: bool = option(False, "also store each video's embedding (the model's pooled penultimate features, "
+                                     "L2-normalised) in the lake's embeddings table, for `actionrec similar`")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -41,6 +43,8 @@ class TagSettings(InferenceSettings):
         check_positive_seconds("TagSettings", "shard_timeout_s", self.shard_timeout_s)
         check_positive_seconds("TagSettings", "lease_ttl_s", self.lease_ttl_s)
         check_seconds_or_zero("TagSettings", "lease_wait_s", self.lease_wait_s)
+        if not isinstance(self.embeddings, bool):
+            raise ConfigError(f"TagSettings.embeddings must be true or false, got {self.embeddings!r}")
 
 
 @dataclass(frozen=True)
