@@ -311,6 +311,23 @@ def cmd_query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_similar(args: argparse.Namespace) -> int:
+    """The nearest videos to one video of the lake by its embedding; exit 2 when it has none."""
+    from actionrec.lake.query import QueryLimits
+    from actionrec.lake.similar import similar
+
+    name, _, version = (args.model or "").partition("@")
+    found = similar(lake_of(args), args.video, args.k, name or None, model_version=version or None,
+                    limits=QueryLimits(**options_from(args, QueryLimits)))
+    if args.json:
+        for rank, n in enumerate(found, 1):
+            emit_json({"rank": rank, **n._asdict()})
+    else:
+        print_rows(["rank", "score", "video_uri"], [(rank, f"{n.score:.4f}", n.video_uri)
+                                                    for rank, n in enumerate(found, 1)], "table")
+    return EXIT_OK
+
+
 def cmd_lake_check(args: argparse.Namespace) -> int:
     """Exit 0 when every lake file is whole, 1 when damaged ones were found (and moved aside with
     --quarantine)."""
@@ -652,6 +669,18 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     add_options(p, QueryLimits)
     add_json(p)
     p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("similar", parents=[common],
+                       help="videos most like one video, by cosine similarity of embeddings (tag --embeddings)")
+    p.add_argument("video", help="video URI or local path, as the lake knows it (required)")
+    p.add_argument("--k", type=int, default=10, help="how many neighbours (default: 10)")
+    add_lake(p)
+    p.add_argument("--model", default=None,
+                   help="NAME[@VERSION] whose embeddings to compare (default: unset, the model that embedded the "
+                        "video last); only vectors of one model version are ever compared")
+    add_options(p, QueryLimits)
+    add_json(p)
+    p.set_defaults(func=cmd_similar)
 
     p = sub.add_parser("lake", parents=[common], help="look after the lake itself")
     lsub = p.add_subparsers(dest="lake_command", required=True)

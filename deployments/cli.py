@@ -21,7 +21,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("actionrec serve: no --labels (or $ACTIONREC_LABELS): serving nightly-tag only, no retrain "
               "deployment", file=sys.stderr)
     serve(args.source, lake_of(args), args.labels, args.model, tag_cron=args.tag_cron,
-          retrain_cron=args.retrain_cron)
+          retrain_cron=args.retrain_cron, embeddings=args.embeddings)
     return EXIT_OK
 
 
@@ -37,6 +37,8 @@ def add_serve(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="model for tagging (default: the lake's champion)")
     p.add_argument("--tag-cron", default=NIGHTLY_TAG.cron, help=f"tagging schedule (default: {NIGHTLY_TAG.cron}, "
                                                                 f"{NIGHTLY_TAG.timezone})")
+    p.add_argument("--embeddings", action="store_true",
+                   help="nightly tagging also stores each video's embedding, for `actionrec similar` (default: off)")
     p.add_argument("--retrain-cron", default=WEEKLY_RETRAIN.cron,
                    help=f"retraining schedule (default: {WEEKLY_RETRAIN.cron}, {WEEKLY_RETRAIN.timezone})")
     p.set_defaults(func=cmd_serve)

@@ -20,9 +20,11 @@ def _deployment(flow: Any, spec: DeploymentSpec, env: dict[str, Any], cron: str)
 
 
 def deployments(source: str, lake: str, labels: str | None, model: str | None = None,
-                tag_cron: str = NIGHTLY_TAG.cron, retrain_cron: str = WEEKLY_RETRAIN.cron) -> list[Any]:
-    """The deployments ``serve`` registers: nightly tagging and retraining on people's answers always
-    (it does nothing until enough answers arrive), weekly retraining when there is a label table."""
+                tag_cron: str = NIGHTLY_TAG.cron, retrain_cron: str = WEEKLY_RETRAIN.cron,
+                embeddings: bool = False) -> list[Any]:
+    """The deployments ``serve`` registers: nightly tagging (storing embeddings too with
+    ``embeddings``) and retraining on people's answers always (it does nothing until enough answers
+    arrive), weekly retraining when there is a label table."""
     from flows.retrain import retrain_flow, retrain_on_labels_flow
     from flows.tag import tag_flow
 
@@ -30,6 +32,8 @@ def deployments(source: str, lake: str, labels: str | None, model: str | None = 
     out = [_deployment(tag_flow, NIGHTLY_TAG, env, tag_cron)]
     if model is not None:
         out[0].parameters["model"] = model
+    if embeddings:
+        out[0].parameters["embeddings"] = True
     if labels:
         out.append(_deployment(retrain_flow, WEEKLY_RETRAIN, env, retrain_cron))
     out.append(_deployment(retrain_on_labels_flow, RETRAIN_ON_LABELS, env, RETRAIN_ON_LABELS.cron))

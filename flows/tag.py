@@ -44,18 +44,21 @@ def tag_flow(source: str, lake: str | None = None, model: str | None = None, top
              lease_ttl_s: float = D.lease_ttl_s, lease_wait_s: float = D.lease_wait_s,
              queue_size: int = D.queue_size, queue_per_label: int = D.queue_per_label,
              drift_window: int = D.drift_window, drift_threshold: float = D.drift_threshold,
-             drift_min_videos: int = D.drift_min_videos, progress: bool = False) -> dict[str, Any]:
+             drift_min_videos: int = D.drift_min_videos, embeddings: bool = D.embeddings,
+             progress: bool = False) -> dict[str, Any]:
     """Tag every new or changed video under ``source`` into ``lake`` with ``model`` (default: the lake's
     champion); returns the ``runs`` row. Only one tag run works on a lake at a time (its lease);
     raises ``RunIncompleteError`` (with that row) when a shard was lost after its retries: what was
-    tagged is kept, and the next run takes the rest."""
+    tagged is kept, and the next run takes the rest. With ``embeddings``, each tagged video's
+    embedding goes to the lake's ``embeddings`` table too (``actionrec similar`` reads it)."""
     lake = lake or default_lake()
     settings = TagSettings(top_k=top_k, clips=clips, crops=crops, batch_size=batch_size, decode_workers=decode_workers,
                            device=device, decode_backend=decode_backend, decode_timeout_s=decode_timeout_s,
                            torch_compile=torch_compile, engine=engine, precision=precision, shard_size=shard_size, shard_timeout_s=shard_timeout_s,
                            lease_ttl_s=lease_ttl_s, lease_wait_s=lease_wait_s, queue_size=queue_size,
                            queue_per_label=queue_per_label, drift_window=drift_window,
-                           drift_threshold=drift_threshold, drift_min_videos=drift_min_videos)
+                           drift_threshold=drift_threshold, drift_min_videos=drift_min_videos,
+                           embeddings=embeddings)
     started = datetime.now(timezone.utc)
     run_id = new_run_id(started)
     with Lease(lake, "tag", f"tag run {run_id}", ttl_s=settings.lease_ttl_s, wait_s=settings.lease_wait_s):
@@ -74,7 +77,7 @@ def _tag(source: str, lake: str, model: str | None, settings: TagSettings, run_i
     run_date = started.date()
     pinned = resolve_model(model, lake, settings)
     videos = discover_videos(source)
-    planned = plan_shards(lake, videos, pinned, settings.shard_size)
+    planned = plan_shards(lake, videos, pinned, settings.shard_size, settings.embeddings)
     shards = planned.shards
     todo = sum(len(s) for s in shards)
     log.info("run %s: %d videos listed, %d to tag in %d shards with %s@%s (%s)", run_id, len(videos), todo,

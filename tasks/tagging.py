@@ -31,8 +31,9 @@ def discover_videos(source: str) -> list[VideoObject]:
 
 
 @task(name="plan-shards", cache_policy=NO_CACHE, tags=TAGS, **IO_RETRIES)
-def plan_shards(lake: str, videos: list[VideoObject], model: PinnedModel, shard_size: int) -> tagging.Plan:
-    plan = tagging.plan(lake, videos, model, shard_size)
+def plan_shards(lake: str, videos: list[VideoObject], model: PinnedModel, shard_size: int,
+                embeddings: bool = False) -> tagging.Plan:
+    plan = tagging.plan(lake, videos, model, shard_size, embeddings=embeddings)
     for uri, reason in plan.damaged.items():
         get_run_logger().warning("skipped damaged lake file %s: %s", uri, reason)
     return plan

@@ -51,8 +51,10 @@ def write_indexed(
     options: dict[str, str] | None = None,
     fmt: str | None = None,
     container_options: dict[str, str] | None = None,
+    background: tuple[int, int, int] | None = None,
 ) -> Path:
-    """Encode frames 0..n-1; ``pts`` (in ``time_base``) gives variable frame timing when set."""
+    """Encode frames 0..n-1; ``pts`` (in ``time_base``) gives variable frame timing when set;
+    ``background`` paints what is black between the bars (keep it dark: the bars must still read)."""
     with av.open(str(path), mode="w", format=fmt, options=container_options or {}) as out:
         stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height = WIDTH, HEIGHT
@@ -68,7 +70,10 @@ def write_indexed(
         if time_base is not None:
             stream.codec_context.time_base = time_base
         for i in range(num_frames):
-            frame = av.VideoFrame.from_ndarray(index_frame(i), format="rgb24")
+            pixels = index_frame(i)
+            if background is not None:
+                pixels = np.where(pixels == 0, np.asarray(background, np.uint8), pixels).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
             if pts is not None:
                 frame.pts = pts[i]
                 frame.time_base = time_base

@@ -1,6 +1,10 @@
 """Turning a loaded torch model into a serving graph: uint8 clips ``[N, T, H, W, 3]`` in, class
 probabilities ``[N, K]`` out, with the checkpoint's normalisation and a softmax inside, and the
-batch dimension left dynamic. The same graph feeds the OpenVINO cache and ``actionrec export``."""
+batch dimension left dynamic. ``actionrec export`` writes this graph; the OpenVINO cache keeps the
+same graph with a second output, ``features`` ``[N, C]``: the pooled input of the classification
+head (see ``actionrec.engines.features``), which the tag flow's embeddings are made of. The
+features are computed on the way to the probabilities anyway, so the second output costs nothing
+measurable when unused."""
 
 from __future__ import annotations
 
@@ -36,29 +40,53 @@ class ServingModule(nn.Module):
         return torch.softmax(self.net(normalize_ncthw(clips_nthwc, self.spec)).float(), dim=-1)
 
 
+class FeatureServingModule(ServingModule):
+    """The serving graph with a second output: probabilities ``[N, K]`` and features ``[N, C]``."""
+
+    def __init__(self, model: LoadedModel) -> None:
+        from actionrec.engines.features import head_module
+
+        super().__init__(model)
+        self.head = head_module(model.module, model.arch)
+
+    def forward(self, clips_nthwc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        from actionrec.engines.features import forward_with_features
+
+        logits, features = forward_with_features(self.net, self.head, normalize_ncthw(clips_nthwc, self.spec))
+        return torch.softmax(logits.float(), dim=-1), features
+
+
 def example_input(model: LoadedModel, batch: int = 1) -> torch.Tensor:
     s = model.spec
     return torch.randint(0, 256, (batch, *s.clip_shape), dtype=torch.uint8,
                          generator=torch.Generator().manual_seed(0))
 
 
-def to_openvino(model: LoadedModel) -> Any:
-    """An ``openvino.Model`` of the serving graph (dynamic batch)."""
+OUTPUTS = ("probs", "features")  # the cached graph's outputs, in this order
+
+
+def to_openvino(model: LoadedModel, *, features: bool = False) -> Any:
+    """An ``openvino.Model`` of the serving graph (dynamic batch); with ``features``, its second
+    output is the pooled input of the classification head (the cached graph; ``export`` has none)."""
     import openvino as ov
 
-    serving = ServingModule(model).eval()
+    serving = (FeatureServingModule(model) if features else ServingModule(model)).eval()
     x = example_input(model)
     try:
         with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python ints
-            return ov.convert_model(serving, example_input=x, input=[ov.PartialShape([-1, *x.shape[1:]])])
+            converted = ov.convert_model(serving, example_input=x, input=[ov.PartialShape([-1, *x.shape[1:]])])
+        for output, name in zip(converted.outputs, OUTPUTS, strict=False):
+            output.get_tensor().set_names({name})
+        return converted
     except Exception as e:  # noqa: BLE001 - the converter raises many kinds; the model is what failed
         raise ModelError(f"{model.name}@{model.version} ({model.arch}) cannot be converted to OpenVINO: "
                          f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}") from e
 
 
 def cached_openvino(model: LoadedModel) -> tuple[Path, ModelMeta]:
-    """The model's OpenVINO IR from the conversion cache, converting (once) on a miss."""
+    """The model's OpenVINO IR from the conversion cache (probabilities and features), converting
+    (once) on a miss."""
     import openvino as ov
 
     from actionrec.engines.openvino_runner import MODEL_FILE, openvino_variant
@@ -67,8 +95,8 @@ def cached_openvino(model: LoadedModel) -> tuple[Path, ModelMeta]:
     variant = openvino_variant()
     hit = cache.lookup("openvino", meta.name, meta.version, variant)
     if hit is None or hit[1].spec != meta.spec or hit[1].classes != meta.classes:
-        converted = to_openvino(model)
-        with cache.publishing("openvino", meta, variant) as tmp:
+        converted = to_openvino(model, features=True)
+        with cache.publishing("openvino", meta, variant, extra={"outputs": list(OUTPUTS)}) as tmp:
             ov.save_model(converted, str(tmp / MODEL_FILE), compress_to_fp16=False)
         hit = cache.lookup("openvino", meta.name, meta.version, variant)
         if hit is None:

@@ -28,8 +28,10 @@ def openvino_version() -> str:
 
 def openvino_variant(precision: str = "f32") -> str:
     """The conversion cache's variant for OpenVINO: its version and the stored graph's precision
-    (f32 serves f32 and bf16, chosen when compiling; int8 is a quantized graph of its own)."""
-    return f"openvino-{openvino_version()}-{'int8' if precision == 'int8' else 'f32'}"
+    (f32 serves f32 and bf16, chosen when compiling; int8 is a quantized graph of its own). The f32
+    graph has two outputs, probabilities and features (``-features``: entries converted before it
+    had the second one are not read); int8 graphs quantized from it have both too."""
+    return f"openvino-{openvino_version()}-{'int8' if precision == 'int8' else 'f32-features'}"
 
 
 def compile_ir(model: Path | Any, precision: str, threads: int | None = None) -> Any:
@@ -60,7 +62,8 @@ def _compile(ov: Any, model: Any, config: dict[str, Any], what: str) -> Any:
 
 class OpenVINORunner:
     """uint8 clips -> probabilities with an OpenVINO model whose graph holds the normalisation and the
-    softmax. Batch size is dynamic: a short last batch is not padded."""
+    softmax (and, as a second output, the features; see ``actionrec.engines.export``). Batch size is
+    dynamic: a short last batch is not padded."""
 
     def __init__(self, model: Path | Any, meta: ModelMeta, choice: EngineChoice, *,
                  threads: int | None = None) -> None:
@@ -68,8 +71,19 @@ class OpenVINORunner:
         self.model = meta
         self.choice = choice
         self.path = model if isinstance(model, Path) else None
-        self._request = compile_ir(model, choice.precision, threads).create_infer_request()
+        compiled = compile_ir(model, choice.precision, threads)
+        self.has_features = len(compiled.outputs) > 1
+        self._request = compiled.create_infer_request()
 
     def run(self, batch_nthwc: np.ndarray) -> np.ndarray:
         out = self._request.infer([np.ascontiguousarray(batch_nthwc, dtype=np.uint8)])
         return np.array(out[0], dtype=np.float32)  # a copy: the request reuses its output buffer
+
+    def run_features(self, batch_nthwc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities ``[N, K]`` and features ``[N, C]``, both float32, from one inference."""
+        if not self.has_features:
+            raise ModelError(f"the OpenVINO graph of {self.model.name}@{self.model.version} ({self.choice.precision}) "
+                             "has no features output (an int8 graph quantized before embeddings existed): run "
+                             "`actionrec quantize` again, or use --precision f32")
+        out = self._request.infer([np.ascontiguousarray(batch_nthwc, dtype=np.uint8)])
+        return np.array(out[0], dtype=np.float32), np.array(out[1], dtype=np.float32)

@@ -14,12 +14,16 @@ from actionrec.engines.choice import EngineChoice
 
 class Runner(Protocol):
     """Scores uint8 clips ``[N, T, H, W, 3]`` -> float32 probabilities ``[N, K]``. ``model`` has
-    ``name``, ``version``, ``arch``, ``classes`` and ``spec``."""
+    ``name``, ``version``, ``arch``, ``classes`` and ``spec``. ``run_features`` returns the
+    probabilities and the pooled input of the classification head, float32 ``[N, C]`` (``C`` fixed
+    per model version): what embeddings are made of."""
 
     model: Any
     choice: EngineChoice
 
     def run(self, batch_nthwc: np.ndarray) -> np.ndarray: ...
+
+    def run_features(self, batch_nthwc: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def open_runner(model: Any, choice: EngineChoice, *, batch_size: int = 8, torch_compile: bool = False,
@@ -45,7 +49,8 @@ def open_runner(model: Any, choice: EngineChoice, *, batch_size: int = 8, torch_
 
         loaded = _loaded(model, lake)
         if loaded.version == UNVERSIONED:  # weights with no identity (not saved): convert, never cache
-            return OpenVINORunner(to_openvino(loaded), cache.ModelMeta.of(loaded), choice, threads=threads)
+            return OpenVINORunner(to_openvino(loaded, features=True), cache.ModelMeta.of(loaded), choice,
+                                  threads=threads)
         xml, meta = cached_openvino(loaded)
         return OpenVINORunner(xml, meta, choice, threads=threads)
     from actionrec.engines.torch_runner import TorchRunner

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -46,20 +46,43 @@ class TorchRunner:
         self.channels_last = wanted and _to_channels_last_3d(self.module)
         self.torch_compile = torch_compile
         self._forward = torch.compile(self.module, dynamic=False) if torch_compile else self.module
+        self._head: torch.nn.Module | None = None  # found on the first run_features
 
-    def run(self, batch_nthwc: np.ndarray | torch.Tensor) -> np.ndarray:
-        """uint8 ``[N, T, H, W, 3]`` -> float32 ``[N, K]``; conversion and normalisation on the device."""
+    def _prepare(self, batch_nthwc: np.ndarray | torch.Tensor, pad: bool) -> tuple[torch.Tensor, int]:
+        """uint8 clips on the device, normalised (NCTHW), and how many of them are real (not padding)."""
         x = torch.from_numpy(batch_nthwc) if isinstance(batch_nthwc, np.ndarray) else batch_nthwc
         cuda = self.device.type == "cuda"
         n = len(x)
-        if self.torch_compile and n < self.batch_size:  # one static shape: no recompilation
+        if pad and n < self.batch_size:  # one static shape: no recompilation
             x = torch.cat([x, x.new_zeros((self.batch_size - n, *x.shape[1:]))])
         if cuda:
             x = x.pin_memory()
         x = normalize_ncthw(x.to(self.device, non_blocking=cuda), self.model.spec)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
-        autocast = torch.autocast(self.device.type, dtype=self.autocast_dtype) if self.autocast_dtype else nullcontext()
-        with torch.inference_mode(), autocast:
+        return x, n
+
+    def _autocast(self) -> Any:
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype) if self.autocast_dtype else nullcontext()
+
+    def run(self, batch_nthwc: np.ndarray | torch.Tensor) -> np.ndarray:
+        """uint8 ``[N, T, H, W, 3]`` -> float32 ``[N, K]``; conversion and normalisation on the device."""
+        x, n = self._prepare(batch_nthwc, pad=self.torch_compile)
+        with torch.inference_mode(), self._autocast():
             logits = self._forward(x)[:n]
         return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+
+    def run_features(self, batch_nthwc: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities ``[N, K]`` and the pooled input of the classification head ``[N, C]``
+        (float32 both). The eager module runs here even under ``torch_compile``: a compiled graph
+        does not see the hook that catches the head's input."""
+        from actionrec.engines.features import forward_with_features
+
+        if self._head is None:
+            from actionrec.engines.features import head_module
+
+            self._head = head_module(self.module, self.model.arch)
+        x, _ = self._prepare(batch_nthwc, pad=False)
+        with torch.inference_mode(), self._autocast():
+            logits, features = forward_with_features(self.module, self._head, x)
+        return torch.softmax(logits.float(), dim=-1).cpu().numpy(), features.float().cpu().numpy()

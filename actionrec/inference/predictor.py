@@ -3,7 +3,9 @@
 Decoding runs in worker processes (or threads), so while the model works on one batch the next
 videos are being read. Clips from different videos share a batch; a video's result is complete
 once all its clips are scored (softmax averaged over clips). A video that cannot be read becomes a
-``failed`` result with the reason; it never stops the others.
+``failed`` result with the reason; it never stops the others. Asked for ``embeddings``, each video
+also gets its embedding: the classification head's input averaged over its clips (and crops), then
+L2-normalised.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from actionrec.data.clips import DecodedVideo, decode_clips
 from actionrec.engines.choice import choose_engine
 from actionrec.engines.runners import Runner, open_runner
-from actionrec.errors import ModelError
+from actionrec.errors import ConfigError, ModelError
 from actionrec.inference.decode_pool import DecodePool
 from actionrec.inference.results import ClipPrediction, VideoPrediction, top_k_labels
 from actionrec.inference.settings import DEFAULTS, InferenceSettings
@@ -70,11 +72,22 @@ class Predictor:
         self.model_seconds += time.perf_counter() - started
         return probs
 
+    def run_batch_features(self, batch_nthwc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 clips -> class probabilities ``[N, K]`` and head-input features ``[N, C]`` (float32)."""
+        started = time.perf_counter()
+        probs, features = self.runner.run_features(batch_nthwc)
+        self.model_seconds += time.perf_counter() - started
+        return probs, features
+
     def predict(self, uris: Iterable[str], *, top_k: int = DEFAULTS.top_k, clips: int = DEFAULTS.clips,
-                crops: int = DEFAULTS.crops, time_limit_s: float | None = None) -> Iterator[VideoPrediction]:
+                crops: int = DEFAULTS.crops, time_limit_s: float | None = None,
+                embeddings: bool = False) -> Iterator[VideoPrediction]:
         """Yield one result per uri as soon as it is complete (not necessarily in input order).
-        Past ``time_limit_s`` (checked between batches) it stops with ``TimeoutError``."""
+        Past ``time_limit_s`` (checked between batches) it stops with ``TimeoutError``. With
+        ``embeddings``, each scored video's ``embedding`` is set (see the module docstring)."""
         InferenceSettings(top_k=top_k, clips=clips, crops=crops)
+        if embeddings and not hasattr(self.runner, "run_features"):
+            raise ConfigError(f"this runner ({type(self.runner).__name__}) gives no features: no embeddings")
         deadline = time.monotonic() + time_limit_s if time_limit_s is not None else None
         classes = self.model.classes
         queue: list[tuple[int, int, np.ndarray]] = []  # (video slot, clip index, clip_thwc uint8)
@@ -96,7 +109,8 @@ class Predictor:
                         continue
                     slot, next_slot = next_slot, next_slot + 1
                     views = clips * crops
-                    videos[slot] = {"decoded": decoded, "probs": [None] * views, "left": views, "infer_s": 0.0}
+                    videos[slot] = {"decoded": decoded, "probs": [None] * views, "left": views, "infer_s": 0.0,
+                                    "features": [None] * views if embeddings else None}
                     queue.extend((slot, i, c) for i, c in enumerate(decoded.clips_nthwc))
                     decoded.clips_nthwc = None  # the queue holds the clips now
                 if not queue:
@@ -106,14 +120,20 @@ class Predictor:
                     raise TimeoutError(f"stopped after the {time_limit_s:g} s time limit")
                 batch, queue = queue[: self.batch_size], queue[self.batch_size :]
                 started = time.perf_counter()
-                probs = self.run_batch(np.stack([c for _, _, c in batch]))
+                stacked = np.stack([c for _, _, c in batch])
+                if embeddings:
+                    probs, features = self.run_batch_features(stacked)
+                else:
+                    probs, features = self.run_batch(stacked), None
                 finite = np.isfinite(probs).all(axis=1)
                 self._check_finite(finite)
                 spent = time.perf_counter() - started
                 share = spent / len(batch)
-                for (slot, i, _), p in zip(batch, probs, strict=True):
+                for j, ((slot, i, _), p) in enumerate(zip(batch, probs, strict=True)):
                     v = videos[slot]
                     v["probs"][i] = p
+                    if features is not None:
+                        v["features"][i] = features[j]
                     v["left"] -= 1
                     v["infer_s"] += share
                     if v["left"] == 0:
@@ -157,18 +177,30 @@ class Predictor:
             decode_s=decoded.decode_s,
             infer_s=v["infer_s"],
             probs=video_probs,
+            embedding=None if v["features"] is None else video_embedding(np.stack(v["features"])),
         )
 
     def predict_all(self, uris: Iterable[str], *, top_k: int = DEFAULTS.top_k, clips: int = DEFAULTS.clips,
-                    crops: int = DEFAULTS.crops, progress: bool = False) -> list[VideoPrediction]:
+                    crops: int = DEFAULTS.crops, progress: bool = False,
+                    embeddings: bool = False) -> list[VideoPrediction]:
         """Results in input order (duplicates in ``uris`` each get their own result); ``progress``
-        shows a bar (on a terminal)."""
+        shows a bar (on a terminal); ``embeddings`` as in ``predict``."""
         from tqdm.auto import tqdm
 
         uris = list(uris)
         by_uri: dict[str, list[VideoPrediction]] = {}
         with tqdm(total=len(uris), desc=f"predict {self.model.name}", unit="video", disable=not progress) as bar:
-            for r in self.predict(uris, top_k=top_k, clips=clips, crops=crops):
+            for r in self.predict(uris, top_k=top_k, clips=clips, crops=crops, embeddings=embeddings):
                 by_uri.setdefault(r.uri, []).append(r)
                 bar.update(1)
         return [by_uri[u].pop(0) for u in uris]
+
+
+def video_embedding(view_features: np.ndarray) -> np.ndarray | None:
+    """A video's embedding from its clips' (and crops') features ``[V, C]``: their mean, L2-normalised,
+    float32. None when it has no direction (all zero) or is not finite: such a video gets no vector."""
+    mean = view_features.astype(np.float64).mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    if not np.isfinite(mean).all() or norm == 0.0 or not np.isfinite(norm):
+        return None
+    return (mean / norm).astype(np.float32)

@@ -37,6 +37,8 @@ class VideoPrediction:
     decode_s: float = 0.0
     infer_s: float = 0.0
     probs: np.ndarray | None = field(default=None, repr=False)  # video-level class probabilities, float32
+    # pooled penultimate features, L2-normalised, float32 [C]; set only when embeddings were asked for
+    embedding: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self, *, timeline: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {

@@ -231,6 +231,14 @@ class Lake:
         t = self.table("predictions", ["video_uri", "video_etag"], filter=wanted)
         return set(zip(t.column("video_uri").to_pylist(), t.column("video_etag").to_pylist(), strict=True))
 
+    def embedded(self, model_name: str, model_version: str) -> set[tuple[str, str]]:
+        """(video_uri, video_etag) whose embedding by this model (name and version) is in the lake."""
+        import pyarrow.dataset as ds
+
+        wanted = (ds.field("model_name") == model_name) & (ds.field("model_version") == model_version)
+        t = self.table("embeddings", ["video_uri", "video_etag"], filter=wanted)
+        return set(zip(t.column("video_uri").to_pylist(), t.column("video_etag").to_pylist(), strict=True))
+
     # -- the model registry ---------------------------------------------------------------------
     def register_model(self, name: str, checkpoint: str | os.PathLike, version: str,
                        card: dict[str, Any] | None = None) -> str:

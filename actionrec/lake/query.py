@@ -49,6 +49,14 @@ SELECT * EXCLUDE (_rank) FROM (
   FROM predictions)
 WHERE _rank = 1
 """
+# The latest embedding of each video by each model version (``actionrec similar`` reads it). A semi
+# join on the latest run, not a window: the vectors are never sorted, only streamed.
+LATEST_EMBEDDINGS = """
+CREATE VIEW latest_embeddings AS
+SELECT e.* FROM embeddings e SEMI JOIN (
+  SELECT video_uri, model_name, model_version, max(run_id) AS run_id FROM embeddings GROUP BY ALL) latest
+USING (video_uri, model_name, model_version, run_id)
+"""
 
 # One row per tag run: how its label and confidence mix compared with the runs before it
 # (actionrec.loop.drift); the divergences are null where nothing was compared.
@@ -85,6 +93,7 @@ def connect(lake: str | os.PathLike, limits: QueryLimits = NO_LIMITS_GIVEN) -> A
     con.execute(f"CREATE VIEW latest_labels AS {LATEST_LABELS_SQL}")
     con.execute(OPEN_QUEUE)
     con.execute(DRIFT)
+    con.execute(LATEST_EMBEDDINGS)
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
@@ -109,10 +118,21 @@ def query(lake: str | os.PathLike, sql: str, params: Sequence[Any] | dict[str, A
           limits: QueryLimits = NO_LIMITS_GIVEN) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of a read-only query over the lake views. Values go in ``params``
     (``?`` or ``$name`` placeholders), never into the SQL text."""
+    check_read_only(sql)
+    con = connect(lake, limits)
+    try:
+        return execute(con, sql, params, limits)
+    finally:
+        con.close()
+
+
+def execute(con: Any, sql: str, params: Sequence[Any] | dict[str, Any] | None = None,
+            limits: QueryLimits = NO_LIMITS_GIVEN) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and rows of one query on a connection made by ``connect``, under the time limit
+    of ``limits`` (its memory limit was set when connecting); DuckDB's errors become ours."""
     import duckdb
 
     check_read_only(sql)
-    con = connect(lake, limits)
     timer = threading.Timer(limits.timeout_s, con.interrupt)
     timer.daemon = True
     timer.start()
@@ -129,4 +149,3 @@ def query(lake: str | os.PathLike, sql: str, params: Sequence[Any] | dict[str, A
         raise ConfigError(f"query failed: {e}") from e
     finally:
         timer.cancel()
-        con.close()

@@ -45,6 +45,8 @@ class TagSettings(InferenceSettings):
                                                        "confidence mix past which a run is flagged as drifting")
     drift_min_videos: int = option(DEFAULT_MIN_VIDEOS, "a run (or window) with fewer tagged videos is compared "
                                                        "but never flagged: too few to tell a shift from chance")
+    embeddings: bool = option(False, "also store each video's embedding (the model's pooled penultimate features, "
+                                     "L2-normalised) in the lake's embeddings table, for `actionrec similar`")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -60,6 +62,8 @@ class TagSettings(InferenceSettings):
         if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or not 0 < t <= 1:
             raise ConfigError(f"TagSettings.drift_threshold must be a number of bits in (0, 1] (1: never "
                               f"flag), got {t!r}")
+        if not isinstance(self.embeddings, bool):
+            raise ConfigError(f"TagSettings.embeddings must be true or false, got {self.embeddings!r}")
 
 
 @dataclass(frozen=True)

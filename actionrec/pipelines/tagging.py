@@ -1,8 +1,9 @@
 """The tagging pipeline's steps as plain functions (the Prefect flow composes them).
 
 pin the model -> discover -> skip what this model already tagged -> shard -> per shard: decode +
-batched inference + write two files -> one ``runs`` row -> a summary. Each step takes and returns
-small values (URIs, ids, counts), so steps can run in other processes or on other machines.
+batched inference + write two files (three with embeddings) -> one ``runs`` row -> a summary. Each
+step takes and returns small values (URIs, ids, counts), so steps can run in other processes or on
+other machines.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from actionrec.inference.results import Label, VideoPrediction
 from actionrec.inference.settings import InferenceSettings
 from actionrec.io.storage import VideoObject, list_videos
 from actionrec.lake.lake import Lake
-from actionrec.lake.schema import CLIP_PREDICTIONS, PREDICTIONS, RUN_COMPLETE, RUN_INCOMPLETE
+from actionrec.lake.schema import CLIP_PREDICTIONS, EMBEDDINGS, PREDICTIONS, RUN_COMPLETE, RUN_INCOMPLETE
 from actionrec.loop.drift import IO_ERRORS, Drift, drift_for_run, not_computed
 from actionrec.models.refs import PinnedModel, pin_model
 from actionrec.names import DEFAULT_MODEL_NAME
@@ -67,11 +68,15 @@ class Plan:
     damaged: dict[str, str]
 
 
-def plan(lake: str, videos: list[VideoObject], model: PinnedModel, shard_size: int) -> Plan:
-    """Videos not yet tagged ok by this model, cut into shards of ``shard_size``. Damaged lake files
-    are skipped (their videos count as not done) and reported."""
+def plan(lake: str, videos: list[VideoObject], model: PinnedModel, shard_size: int, *,
+         embeddings: bool = False) -> Plan:
+    """Videos not yet tagged ok by this model, cut into shards of ``shard_size``; with ``embeddings``,
+    also those it tagged without storing their embedding (they are tagged again, and get one).
+    Damaged lake files are skipped (their videos count as not done) and reported."""
     lk = Lake(lake)
     done = lk.done(model.name, model.version)
+    if embeddings:
+        done &= lk.embedded(model.name, model.version)
     todo = [v for v in videos if (v.uri, v.etag) not in done]
     return Plan([todo[i : i + shard_size] for i in range(0, len(todo), shard_size)], dict(lk.damaged))
 
@@ -106,6 +111,16 @@ def prediction_rows(results: Iterable[tuple[VideoObject, VideoPrediction]], *, r
                 "top1_score": ctop[0]["score"] if ctop else None,
             })
     return pa.Table.from_pylist(rows, PREDICTIONS), pa.Table.from_pylist(clips, CLIP_PREDICTIONS)
+
+
+def embedding_rows(results: Iterable[tuple[VideoObject, VideoPrediction]], *, run_id: str,
+                   model: PinnedModel) -> pa.Table:
+    """Rows for ``embeddings``: one per video that has a vector (failed videos, and videos whose
+    features had no direction, have none)."""
+    rows = [{"run_id": run_id, "video_uri": obj.uri, "video_etag": obj.etag, "model_name": model.name,
+             "model_version": model.version, "dim": len(r.embedding), "embedding": r.embedding}
+            for obj, r in results if r.embedding is not None and r.status != "failed"]
+    return pa.Table.from_pylist(rows, EMBEDDINGS)
 
 
 _models: dict[tuple[str, str, str], Any] = {}
@@ -151,7 +166,9 @@ class ShardResult:
 
 def tag_shard(lake: str, run_id: str, run_date: date, shard: int, videos: list[VideoObject], model: PinnedModel,
               settings: TagSettings) -> ShardResult:
-    """Decode, infer and write one shard. Bad videos become rows with their reason, never exceptions."""
+    """Decode, infer and write one shard. Bad videos become rows with their reason, never exceptions.
+    With ``settings.embeddings`` the shard's embeddings file (when any video has a vector) is written
+    first: a shard whose predictions are written (its videos done) always has its vectors."""
     from actionrec.inference.predictor import Predictor
 
     started = time.perf_counter()
@@ -162,8 +179,12 @@ def tag_shard(lake: str, run_id: str, run_date: date, shard: int, videos: list[V
     results = [(v, VideoPrediction(v.uri, "failed", v.error)) for v in videos if v.error is not None]
     results += [(by_uri[r.uri], r) for r in predictor.predict(list(by_uri), top_k=settings.top_k, clips=settings.clips,
                                                               crops=settings.crops,
-                                                              time_limit_s=settings.shard_timeout_s)]
+                                                              time_limit_s=settings.shard_timeout_s,
+                                                              embeddings=settings.embeddings)]
     preds, clips = prediction_rows(results, run_id=run_id, model=model, engine=predictor.choice)
+    vectors = embedding_rows(results, run_id=run_id, model=model) if settings.embeddings else None
+    if vectors is not None and vectors.num_rows:
+        Lake(lake).write_part("embeddings", f"{run_id}-{shard:05d}", run_date, vectors)
     Lake(lake).write_shard(run_id, run_date, shard, preds, clips)
     counts = Counter(r.status for _, r in results)
     not_ok = tuple(sorted((r.uri, r.status, r.error or "") for _, r in results if r.status != "ok"))

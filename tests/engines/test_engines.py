@@ -83,13 +83,21 @@ def _confident(probs: np.ndarray, margin: float) -> np.ndarray:
 def test_every_architecture_converts_and_agrees_with_torch(arch):
     model = _tiny(arch)
     clips = _clips(model, 1 if model.spec.crop_size > 32 else 3)  # MViT and S3D only take 224 pixels: one clip
-    expected = TorchRunner(model, EngineChoice("torch", "f32", "cpu"), batch_size=len(clips)).run(clips)
+    torch_runner = TorchRunner(model, EngineChoice("torch", "f32", "cpu"), batch_size=len(clips))
+    expected = torch_runner.run(clips)
     f32 = open_runner(model, EngineChoice("openvino", "f32", "cpu"))
     assert isinstance(f32, OpenVINORunner)
     got = f32.run(clips)
     assert got.shape == expected.shape and np.isfinite(got).all()
     assert np.abs(got - expected).max() < F32_TOLERANCE
     assert (got.argmax(1) == expected.argmax(1)).all()
+    # The embeddings' features (the head's pooled input): one [C] row per clip, the same on both engines.
+    probs, features = f32.run_features(clips)
+    torch_probs, torch_features = torch_runner.run_features(clips)
+    assert np.allclose(probs, got, atol=1e-6) and np.allclose(torch_probs, expected, atol=1e-6)
+    assert features.shape == torch_features.shape and features.shape[0] == len(clips) and features.shape[1] > 1
+    cosine = (features * torch_features).sum(1) / np.linalg.norm(features, axis=1) / np.linalg.norm(torch_features, axis=1)
+    assert cosine.min() > 0.999
     if len(clips) > 1:
         assert f32.run(clips[:1]).shape == (1, len(CLASSES))  # the batch is dynamic: a short batch is not padded
     default = choose_engine("auto", "auto", "cpu")
