@@ -375,6 +375,20 @@ def cmd_label_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_label_like(args: argparse.Namespace) -> int:
+    from actionrec.loop.queue import queue_like
+
+    rows = queue_like(lake_of(args), args.label, args.k, model_name=args.model).to_pylist()
+    for r in rows:
+        if args.json:
+            emit_json({k: r[k] for k in ("run_id", "rank", "video_uri", "score", "reason")})
+        else:
+            print(f"{r['rank']:>3}  {r['score']:.3f}  {r['video_uri']}")
+    if not args.json:
+        print(f"{len(rows)} videos queued (actionrec label export)")
+    return EXIT_OK
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from actionrec.report import ReportSettings, write_report
 
@@ -713,6 +727,15 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     add_lake(m)
     add_json(m)
     m.set_defaults(func=cmd_label_import)
+    m = lsub.add_parser("more-like", parents=[common], help="queue the unlabeled videos most like those labeled "
+                                                            "LABEL (needs embeddings: tag --embeddings)")
+    m.add_argument("label", help="a label people gave (required)")
+    m.add_argument("--k", type=int, default=20, help="videos to queue (default: 20)")
+    m.add_argument("--model", default=None, help="model name whose embeddings to compare (default: the "
+                                                 "examples' latest)")
+    add_lake(m)
+    add_json(m)
+    m.set_defaults(func=cmd_label_like)
 
     p = sub.add_parser("report", parents=[common], help="one self-contained HTML page about a tag run, for people")
     p.add_argument("--run", default=None, help="run id (default: unset, the latest tag run)")

@@ -181,3 +181,45 @@ def queue_run(lake: str, run_id: str, run_date: date, *, size: int, per_label: i
     table = pa.Table.from_pylist(rows, LABELING_QUEUE)
     Lake(lake).write_part("labeling_queue", run_id, run_date, table)
     return table
+
+
+def queue_like(lake: str, label: str, k: int, *, model_name: str | None = None,
+               now: datetime | None = None) -> pa.Table:
+    """Queue the ``k`` videos most like those people labeled ``label`` (by embedding, see
+    ``actionrec.lake.similar.more_like``), never one already labeled or queued: a source for the
+    queue when a class needs more examples. The rows go to ``labeling_queue`` under a run id of their
+    own (``like-<time>-<hex>``), with the nearest example's cosine as score."""
+    import uuid
+
+    from actionrec.errors import ConfigError
+    from actionrec.lake.query import query
+    from actionrec.lake.similar import more_like
+    from actionrec.loop.labels import resolved
+
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"k must be an integer >= 1, got {k!r}")
+    examples = [u for u, lbl, _ in resolved(lake) if lbl == label]
+    if not examples:
+        raise ConfigError(f"no video in {lake} is labeled {label!r}: nothing to find more of")
+    queued = [r[0] for r in query(lake, "SELECT DISTINCT video_uri FROM labeling_queue")[1]]
+    found = more_like(lake, examples, k=k, model_name=model_name, exclude=queued)
+    now = now or datetime.now(UTC)
+    run_id = f"like-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    if not found:
+        return LABELING_QUEUE.empty_table()
+    uris = [n.video_uri for n in found]
+    tops = {u: top for u, top in query(
+        lake, "SELECT video_uri, top_k FROM latest_predictions WHERE model_name = ? AND model_version = ? "
+              "AND video_uri IN (SELECT unnest(?))", [found[0].model_name, found[0].model_version, uris])[1]}
+    rows = []
+    for rank, n in enumerate(found, start=1):
+        top = list(tops.get(n.video_uri) or [])
+        rows.append({"run_id": run_id, "video_uri": n.video_uri, "video_etag": n.video_etag,
+                     "model_name": n.model_name, "model_version": n.model_version,
+                     "reason": f"similar to the videos labeled {label!r} (cosine {n.score:.2f})",
+                     "score": float(n.score), "rank": rank, "top1_label": top[0]["label"] if top else None,
+                     "top1_score": top[0]["score"] if top else None, "margin": margin(top) if top else None,
+                     "entropy": entropy(top) if top else None, "top_k": top, "queued_at": now})
+    table = pa.Table.from_pylist(rows, LABELING_QUEUE)
+    Lake(lake).write_part("labeling_queue", run_id, now.date(), table)
+    return table

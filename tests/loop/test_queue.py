@@ -3,6 +3,8 @@ already-queued videos are never asked about again, and `--queue-size 0` asks not
 
 from __future__ import annotations
 
+import json
+
 import torch
 from videos import write_indexed
 
@@ -58,3 +60,37 @@ def test_the_latest_challenger_disagreements_come_first(prefect_api, tmp_path):
     none = tag_flow(source=str(src), lake=str(lake.root), clips=1, queue_size=0)
     assert none["ok"] == 0 and query(str(lake.root), "SELECT count(*) FROM labeling_queue")[1] == [(5,)]
     assert first["ok"] == 6
+
+
+def test_more_like_the_videos_people_labeled(tmp_path, capsys):
+    """A class that needs more examples: queue the unlabeled videos nearest to its labeled ones."""
+    from datetime import date
+
+    import numpy as np
+    import pyarrow as pa
+
+    from actionrec.cli import main
+    from actionrec.lake.schema import EMBEDDINGS
+
+    rng = np.random.default_rng(0)
+    centres = {"a": rng.normal(size=16), "b": rng.normal(size=16)}
+    rows = []
+    for name, centre in centres.items():
+        for i in range(4):
+            v = centre + rng.normal(scale=0.05, size=16)
+            rows.append({"run_id": "r1", "video_uri": f"file:///v/{name}{i}.mp4", "video_etag": "e",
+                         "model_name": "m", "model_version": "v1", "dim": 16,
+                         "embedding": (v / np.linalg.norm(v)).astype(np.float32).tolist()})
+    lake = str(tmp_path / "lake")
+    Lake(lake).write_part("embeddings", "r1-00000", date(2026, 11, 27), pa.Table.from_pylist(rows, EMBEDDINGS))
+    import_answers(lake, [Answer("file:///v/a0.mp4", "jump", "al"), Answer("file:///v/b0.mp4", "run", "al")],
+                   source="csv", content=b"two")
+    assert main(["label", "more-like", "jump", "--k", "2", "--lake", lake, "--json"]) == 0
+    first = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["video_uri"] for r in first} <= {"file:///v/a1.mp4", "file:///v/a2.mp4", "file:///v/a3.mp4"}
+    assert len(first) == 2 and all("similar to the videos labeled 'jump'" in r["reason"] for r in first)
+    assert main(["label", "more-like", "jump", "--k", "2", "--lake", lake, "--json"]) == 0
+    second = [json.loads(line)["video_uri"] for line in capsys.readouterr().out.splitlines()]
+    assert second[0] == ({"file:///v/a1.mp4", "file:///v/a2.mp4", "file:///v/a3.mp4"} - {r["video_uri"] for r in first}).pop()
+    assert "file:///v/b0.mp4" not in second  # labeled: never queued
+    assert main(["label", "more-like", "wave", "--lake", lake]) == 2
