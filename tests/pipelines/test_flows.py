@@ -134,7 +134,7 @@ def test_s3_source_and_lake_through_the_cli(prefect_api, s3_endpoint, media, che
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="archive", Prefix="lake/")["Contents"]]
     assert all(k.startswith("lake/predictions/run_date=") or k.startswith("lake/clip_predictions/run_date=")
                or k.startswith("lake/runs/run_date=") or k.startswith("lake/reports/run_date=")
-               or k == "lake/_lease/tag.json" for k in keys)
+               or k.startswith("lake/labeling_queue/run_date=") or k == "lake/_lease/tag.json" for k in keys), keys
     assert sum(k.startswith("lake/reports/run_date=") for k in keys) == 1  # the run's report, beside it
     # The secret key never shows up: not in output or logs, not in any object the run wrote.
     assert SECRET not in tag.stdout + tag.stderr + q.stdout + q.stderr
