@@ -186,8 +186,10 @@ def test_a_crash_mid_write_leaves_no_cache_entry(checkpoint):
     assert cache.lookup("openvino", pinned.name, pinned.version, _variant()) is not None
 
 
-def test_an_unsaved_model_is_converted_but_never_cached(tmp_path):
-    """Weights with no version (built or trained in memory) have no identity to cache by."""
+def test_an_unsaved_model_is_converted_but_never_cached(tmp_path, monkeypatch):
+    """Weights with no version (built or trained in memory) have no identity to cache by. (A cache
+    of its own: the session's is shared with the other test worker, which converts models meanwhile.)"""
+    monkeypatch.setenv("ACTIONREC_CACHE_DIR", str(tmp_path / "cache"))
     model = _tiny("tiny3d")
     before = sorted(cache.cache_root().rglob("*")) if cache.cache_root().exists() else []
     runner = open_runner(model, EngineChoice("openvino", "f32", "cpu"))
