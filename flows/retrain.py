@@ -41,7 +41,7 @@ def retrain_flow(labels: str, lake: str | None = None, model_name: str = D.model
                  train_options: TrainOptions | None = None,  # type: ignore[valid-type]
                  label_rules: LabelRules | None = None) -> dict[str, Any]:
     """``labels``: a label table (CSV or Parquet), or ``"lake"``: the lake's ``labels`` table (people's
-    answers, resolved by ``actionrec.loop.labels.LABEL_RULE``), read as an immutable snapshot.
+    answers, resolved by ``actionrec.lake.query.LABEL_RULE``), read as an immutable snapshot.
     ``init``: "scratch", "champion" (fine-tune the current champion) or any model reference.
     ``train_options``: ``TrainConfig`` fields to change (arch, epochs, lr, optimizer...); unknown names
     are refused before any work starts. ``label_rules``: repairs of the label table opted into."""

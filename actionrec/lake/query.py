@@ -18,7 +18,6 @@ from typing import Any
 from actionrec.errors import ConfigError
 from actionrec.lake.lake import Lake
 from actionrec.lake.schema import TABLES
-from actionrec.loop.labels import LATEST_LABELS_SQL
 from actionrec.options import check_int, check_positive_seconds, option
 
 
@@ -67,6 +66,35 @@ SELECT run_id, started_at, model_name, model_version, ok + partial AS videos, dr
 FROM runs
 WHERE flow = 'tag'
 ORDER BY started_at, run_id
+"""
+
+
+LABEL_RULE = ("each annotator's latest answer for a video is one vote; the label with most votes wins, "
+              "and a tie goes to the most recent answer")
+# The rule, once, in SQL over the `labels` table (the `latest_labels` view and every reader use it).
+# An answer without an annotator votes as its import (two anonymous CSVs are two voters).
+LATEST_LABELS_SQL = """
+WITH answers AS (
+  SELECT * EXCLUDE (_rank) FROM (
+    SELECT *, coalesce(annotator, 'import:' || import_id) AS voter,
+           row_number() OVER (PARTITION BY video_uri, coalesce(annotator, 'import:' || import_id)
+                              ORDER BY labeled_at DESC, imported_at DESC, label) AS _rank
+    FROM labels)
+  WHERE _rank = 1),
+votes AS (
+  SELECT video_uri, label, count(*) AS votes, max(labeled_at) AS last_labeled_at,
+         arg_max(voter, labeled_at) AS last_voter
+  FROM answers GROUP BY video_uri, label),
+pinned AS (  -- the latest split any answer pinned the video to
+  SELECT video_uri, arg_max(split, labeled_at) AS split FROM labels WHERE split IS NOT NULL GROUP BY video_uri),
+ranked AS (
+  SELECT *, row_number() OVER (PARTITION BY video_uri ORDER BY votes DESC, last_labeled_at DESC, label) AS _rank,
+         count(*) OVER (PARTITION BY video_uri) AS labels_given,
+         sum(votes) OVER (PARTITION BY video_uri) AS answers
+  FROM votes)
+SELECT r.video_uri, r.label, r.votes, CAST(r.answers AS BIGINT) AS answers, r.labels_given > 1 AS conflict,
+       r.last_labeled_at AS labeled_at, r.last_voter AS annotator, p.split
+FROM ranked r LEFT JOIN pinned p ON p.video_uri = r.video_uri WHERE r._rank = 1
 """
 
 

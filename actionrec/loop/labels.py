@@ -4,7 +4,7 @@ one label per video.
 Every import writes one whole file, ``labels/labels_date=YYYY-MM-DD/<import_id>.parquet``, where
 ``import_id`` is the content hash of what was imported: importing the same export twice writes the
 same file again and adds nothing. Answers are never edited or deleted; a correction is a newer
-answer. ``LABEL_RULE`` (the ``latest_labels`` view) resolves conflicts.
+answer. ``LABEL_RULE`` (the ``latest_labels`` view, ``actionrec.lake.query``) resolves conflicts.
 
 Retraining reads a *snapshot*: the resolved labels with a split per video, written once to
 ``label_sets/<labels_version>.parquet``. The split is the one a source pinned the video to (a
@@ -25,40 +25,12 @@ import pyarrow as pa
 from actionrec.data.labels import SPLITS, hash_split
 from actionrec.errors import ConfigError
 from actionrec.lake.lake import Lake, parquet_bytes
+from actionrec.lake.query import query
 from actionrec.lake.schema import LABELS
 
 UTC = timezone.utc
 LAKE_LABELS = "lake"  # the label source that means "this lake's labels table" (retrain --labels lake)
 SNAPSHOTS = "label_sets"
-
-LABEL_RULE = ("each annotator's latest answer for a video is one vote; the label with most votes wins, "
-              "and a tie goes to the most recent answer")
-# The rule, once, in SQL over the `labels` table (the `latest_labels` view and every reader use it).
-# An answer without an annotator votes as its import (two anonymous CSVs are two voters).
-LATEST_LABELS_SQL = """
-WITH answers AS (
-  SELECT * EXCLUDE (_rank) FROM (
-    SELECT *, coalesce(annotator, 'import:' || import_id) AS voter,
-           row_number() OVER (PARTITION BY video_uri, coalesce(annotator, 'import:' || import_id)
-                              ORDER BY labeled_at DESC, imported_at DESC, label) AS _rank
-    FROM labels)
-  WHERE _rank = 1),
-votes AS (
-  SELECT video_uri, label, count(*) AS votes, max(labeled_at) AS last_labeled_at,
-         arg_max(voter, labeled_at) AS last_voter
-  FROM answers GROUP BY video_uri, label),
-pinned AS (  -- the latest split any answer pinned the video to
-  SELECT video_uri, arg_max(split, labeled_at) AS split FROM labels WHERE split IS NOT NULL GROUP BY video_uri),
-ranked AS (
-  SELECT *, row_number() OVER (PARTITION BY video_uri ORDER BY votes DESC, last_labeled_at DESC, label) AS _rank,
-         count(*) OVER (PARTITION BY video_uri) AS labels_given,
-         sum(votes) OVER (PARTITION BY video_uri) AS answers
-  FROM votes)
-SELECT r.video_uri, r.label, r.votes, CAST(r.answers AS BIGINT) AS answers, r.labels_given > 1 AS conflict,
-       r.last_labeled_at AS labeled_at, r.last_voter AS annotator, p.split
-FROM ranked r LEFT JOIN pinned p ON p.video_uri = r.video_uri WHERE r._rank = 1
-"""
-
 
 @dataclass(frozen=True)
 class Answer:
@@ -130,8 +102,6 @@ def import_answers(lake: str, answers: list[Answer], *, source: str, content: by
 def resolved(lake: str) -> list[tuple[str, str, str]]:
     """(video_uri, label, split) for every labeled video, by ``LABEL_RULE``, sorted by URI: the split a
     source pinned the video to, else ``hash_split`` of its URI (so it never moves as labels arrive)."""
-    from actionrec.lake.query import query
-
     rows = query(lake, "SELECT video_uri, label, split FROM latest_labels ORDER BY video_uri")[1]
     return [(u, lbl, split or hash_split(u)) for u, lbl, split in rows]
 
@@ -162,8 +132,6 @@ def label_source(labels: str, lake: str) -> str:
 
 def new_since(lake: str, since: datetime | None) -> int:
     """Answers imported after ``since`` (all of them when None): what a retrain trigger counts."""
-    from actionrec.lake.query import query
-
     if since is None:
         return int(query(lake, "SELECT count(*) FROM labels")[1][0][0])
     return int(query(lake, "SELECT count(*) FROM labels WHERE imported_at > ?", [since])[1][0][0])

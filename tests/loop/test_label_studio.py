@@ -13,8 +13,8 @@ import pytest
 
 from actionrec.data.labels import hash_split
 from actionrec.errors import ConfigError
-from actionrec.lake.query import query
-from actionrec.loop.labels import LABEL_RULE, Answer, import_answers, snapshot
+from actionrec.lake.query import LABEL_RULE, query
+from actionrec.loop.labels import Answer, import_answers, snapshot
 from actionrec.loop.labelstudio import VideoUrls, import_file, label_config, read_answers, tasks
 from actionrec.loop.queue import Candidate, choose, entropy, margin
 
