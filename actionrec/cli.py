@@ -176,9 +176,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     settings = InferenceSettings(**options_from(args, InferenceSettings))
     model = Model.load(args.model, lake=lake_of(args))
-    run = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("top_k", "clips", "crops")}
     results = model.predict(args.videos, top_k=settings.top_k, clips=settings.clips, crops=settings.crops,
-                            progress=show_progress(args), **run)
+                            every=settings.every, progress=show_progress(args), **settings.predictor_options())
     failed = 0
     for r in results:
         failed += r.status == "failed"
@@ -274,8 +273,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not rows:
         raise ConfigError(f"labels: the {args.split!r} split of {args.labels} is empty (use --split)")
     model = load_model(args.model, lake=lake_of(args))
-    run = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("top_k", "clips", "crops")}
-    ev = evaluate_model(model, rows, clips=settings.clips, crops=settings.crops, progress=show_progress(args), **run)
+    ev = evaluate_model(model, rows, clips=settings.clips, crops=settings.crops, progress=show_progress(args),
+                        **settings.predictor_options())
     summary = {**ev.to_dict(), "model_name": model.name, "model_version": model.version, "split": args.split,
                "report": None, "confusion_png": None}
     if args.out:
@@ -617,7 +616,7 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     p.add_argument("--labels", required=True, help="label table (required)")
     p.add_argument("--split", choices=["train", "val", "test", "all"], default="test",
                    help="which rows of the label table (default: test)")
-    add_options(p, InferenceSettings, skip=("top_k",))
+    add_options(p, InferenceSettings, skip=("top_k", "every"))  # video-level scores: a fixed number of clips
     add_options(p, LabelRules)
     p.add_argument("--out", default=None, help="folder for report.md, confusion.png, metrics.json "
                                                "(default: unset, nothing written)")

@@ -35,7 +35,7 @@ from tasks.tagging import (
 
 @flow(name="tag", flow_run_name=tag_run_name, task_runner=ThreadPoolTaskRunner(max_workers=1))
 def tag_flow(source: str, lake: str | None = None, model: str | None = None, top_k: int = D.top_k,
-             clips: int = D.clips, crops: int = D.crops, batch_size: int = D.batch_size, decode_workers: int = D.decode_workers,
+             clips: int = D.clips, every: float | None = D.every, crops: int = D.crops, batch_size: int = D.batch_size, decode_workers: int = D.decode_workers,
              device: str | None = D.device, decode_backend: DecodeBackend = D.decode_backend,
              decode_timeout_s: float | None = D.decode_timeout_s, torch_compile: bool = D.torch_compile,
              engine: Engine = D.engine, precision: Precision = D.precision,
@@ -49,7 +49,7 @@ def tag_flow(source: str, lake: str | None = None, model: str | None = None, top
     raises ``RunIncompleteError`` (with that row) when a shard was lost after its retries: what was
     tagged is kept, and the next run takes the rest."""
     lake = lake or default_lake()
-    settings = TagSettings(top_k=top_k, clips=clips, crops=crops, batch_size=batch_size, decode_workers=decode_workers,
+    settings = TagSettings(top_k=top_k, clips=clips, every=every, crops=crops, batch_size=batch_size, decode_workers=decode_workers,
                            device=device, decode_backend=decode_backend, decode_timeout_s=decode_timeout_s,
                            torch_compile=torch_compile, engine=engine, precision=precision, shard_size=shard_size, shard_timeout_s=shard_timeout_s,
                            lease_ttl_s=lease_ttl_s, lease_wait_s=lease_wait_s, queue_size=queue_size,

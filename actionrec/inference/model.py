@@ -44,8 +44,9 @@ class Model:
         return self.loaded.version
 
     def predict(self, uris: Iterable[str], *, top_k: int = DEFAULTS.top_k, clips: int = DEFAULTS.clips,
-                crops: int = DEFAULTS.crops, progress: bool = False, **settings: Any) -> list[VideoPrediction]:
-        """One result per uri, in order: status, error, top_k, per-clip timeline. ``settings`` are
-        ``Predictor``'s (batch_size, decode_workers, device, ...)."""
+                crops: int = DEFAULTS.crops, progress: bool = False, every: float | None = DEFAULTS.every,
+                **settings: Any) -> list[VideoPrediction]:
+        """One result per uri, in order: status, error, top_k, per-clip timeline (a clip every ``every``
+        seconds when set). ``settings`` are ``Predictor``'s (batch_size, decode_workers, device, ...)."""
         return Predictor(self.loaded, **settings).predict_all(uris, top_k=top_k, clips=clips, crops=crops,
-                                                                   progress=progress)
+                                                                   progress=progress, every=every)

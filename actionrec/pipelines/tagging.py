@@ -161,7 +161,7 @@ def tag_shard(lake: str, run_id: str, run_date: date, shard: int, videos: list[V
     by_uri = {v.uri: v for v in videos if v.error is None}
     results = [(v, VideoPrediction(v.uri, "failed", v.error)) for v in videos if v.error is not None]
     results += [(by_uri[r.uri], r) for r in predictor.predict(list(by_uri), top_k=settings.top_k, clips=settings.clips,
-                                                              crops=settings.crops,
+                                                              crops=settings.crops, every=settings.every,
                                                               time_limit_s=settings.shard_timeout_s)]
     preds, clips = prediction_rows(results, run_id=run_id, model=model, engine=predictor.choice)
     Lake(lake).write_shard(run_id, run_date, shard, preds, clips)
