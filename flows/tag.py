@@ -43,7 +43,9 @@ def tag_flow(source: str, lake: str | None = None, model: str | None = None, top
              lease_ttl_s: float = D.lease_ttl_s, lease_wait_s: float = D.lease_wait_s,
              queue_size: int = D.queue_size, queue_per_label: int = D.queue_per_label,
              drift_window: int = D.drift_window, drift_threshold: float = D.drift_threshold,
-             drift_min_videos: int = D.drift_min_videos, progress: bool = False) -> dict[str, Any]:
+             drift_min_videos: int = D.drift_min_videos, segment_smoothing_s: float = D.segment_smoothing_s,
+             segment_min_score: float = D.segment_min_score, segment_min_s: float = D.segment_min_s,
+             shot_snap_s: float = D.shot_snap_s, progress: bool = False) -> dict[str, Any]:
     """Tag every new or changed video under ``source`` into ``lake`` with ``model`` (default: the lake's
     champion); returns the ``runs`` row. Only one tag run works on a lake at a time (its lease);
     raises ``RunIncompleteError`` (with that row) when a shard was lost after its retries: what was
@@ -54,7 +56,9 @@ def tag_flow(source: str, lake: str | None = None, model: str | None = None, top
                            torch_compile=torch_compile, engine=engine, precision=precision, shard_size=shard_size, shard_timeout_s=shard_timeout_s,
                            lease_ttl_s=lease_ttl_s, lease_wait_s=lease_wait_s, queue_size=queue_size,
                            queue_per_label=queue_per_label, drift_window=drift_window,
-                           drift_threshold=drift_threshold, drift_min_videos=drift_min_videos)
+                           drift_threshold=drift_threshold, drift_min_videos=drift_min_videos,
+                           segment_smoothing_s=segment_smoothing_s, segment_min_score=segment_min_score,
+                           segment_min_s=segment_min_s, shot_snap_s=shot_snap_s)
     started = datetime.now(timezone.utc)
     run_id = new_run_id(started)
     with Lease(lake, "tag", f"tag run {run_id}", ttl_s=settings.lease_ttl_s, wait_s=settings.lease_wait_s):
