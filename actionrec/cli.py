@@ -181,8 +181,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     failed = 0
     for r in results:
         failed += r.status == "failed"
+        segments = []
+        if settings.every is not None:  # a dense timeline: where each label holds (default segment rules)
+            from actionrec.moments.segments import video_segments
+
+            segments = video_segments(r)
         if args.json:
-            emit_json({**r.to_dict(timeline=args.timeline), "model_name": model.name, "model_version": model.version})
+            dense = {"segments": [s.to_dict() for s in segments]} if settings.every is not None else {}
+            emit_json({**r.to_dict(timeline=args.timeline), **dense, "model_name": model.name,
+                       "model_version": model.version})
         elif r.status == "failed":
             print(f"{r.uri}\tFAILED\t{r.error}")
         else:
@@ -192,6 +199,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if args.timeline:
                 for c in r.clips:
                     print(f"  {c.start_s:8.2f}-{c.end_s:8.2f}s\t{c.top_k[0].label} {c.top_k[0].score:.3f}")
+            for seg in segments:
+                print(f"  segment {seg.start_s:8.2f}-{seg.end_s:8.2f}s\t{seg.label} {seg.score:.3f}")
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
@@ -307,6 +316,28 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     cols, rows = query(lake_of(args), args.sql, limits=QueryLimits(**options_from(args, QueryLimits)))
     print_rows(cols, rows, "json" if args.json else args.format)
+    return EXIT_OK
+
+
+def cmd_find(args: argparse.Namespace) -> int:
+    from actionrec.moments.find import clock, find, known_labels, moments_sheet
+
+    lake = lake_of(args)
+    moments = find(lake, args.label, min_score=args.min_score, model=args.model, limit=args.limit)
+    for m in moments:
+        if args.json:
+            emit_json(m.to_dict())
+        else:
+            print(f"{m.score:.3f}  {clock(m.start_s)}-{clock(m.end_s)}  {m.video_uri}")
+    if not moments and not args.json:
+        labels = known_labels(lake)
+        print(f"no segment labeled {args.label!r} scores {args.min_score:g} or more"
+              + (f"; labels with segments: {', '.join(labels[:20])}" if labels else
+                 "; the lake has no segments yet (tag with --every SECONDS)"), file=sys.stderr)
+    if args.sheet and moments:
+        moments_sheet(moments, args.sheet)
+        if not args.json:
+            print(f"sheet: {args.sheet}")
     return EXIT_OK
 
 
@@ -642,6 +673,18 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     add_options(p, QueryLimits)
     add_json(p)
     p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("find", parents=[common], help="videos and time ranges where a label occurs, best first "
+                                                     "(segments of dense tag runs)")
+    p.add_argument("label", help="the label to look for, as the model names it (required)")
+    p.add_argument("--min-score", type=float, default=0.0, help="only segments scoring this or more (default: 0)")
+    p.add_argument("--model", default=None, help="only segments of this model name (default: unset, every model)")
+    p.add_argument("--limit", type=int, default=100, help="at most this many segments (default: 100)")
+    p.add_argument("--sheet", default=None, help="write a contact sheet (PNG) with a thumbnail at each segment's "
+                                                 "start, 0.5 s in (past a fade or cut) (default: unset)")
+    add_lake(p)
+    add_json(p)
+    p.set_defaults(func=cmd_find)
 
     p = sub.add_parser("lake", parents=[common], help="look after the lake itself")
     lsub = p.add_subparsers(dest="lake_command", required=True)

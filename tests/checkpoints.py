@@ -46,7 +46,8 @@ def write_colour_checkpoint(path: Path, colours: dict[str, tuple[int, int, int]]
         mean, std = torch.tensor(model.spec.mean), torch.tensor(model.spec.std)
         centres = torch.stack([(torch.tensor(rgb) / 255.0 - mean) / std + offset for rgb in colours.values()])
         head = net.head[1]
-        head.weight[:, :3] = 4 * centres  # -|x - m|^2 up to a constant, scaled: 2 m.x - |m|^2, times 2
-        head.bias[:] = -2 * (centres**2).sum(dim=1)
+        # logits -|x - m|^2 / 4 up to a constant: (2 m.x - |m|^2) / 4, so scores stay below 1
+        head.weight[:, :3] = centres / 2
+        head.bias[:] = -(centres**2).sum(dim=1) / 4
     save_checkpoint(model, path, {"model_name": name})
     return path

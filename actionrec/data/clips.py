@@ -16,8 +16,10 @@ import numpy as np
 from actionrec.data.sampling import dense_clips, uniform_clips
 from actionrec.data.spec import InputSpec
 from actionrec.errors import ActionRecError, VideoError
+from actionrec.inference.results import Shot
 from actionrec.io.storage import open_input
 from actionrec.io.video import VideoInfo, VideoReader
+from actionrec.moments.shots import ShotDetector
 
 
 def crop_thwc(frames_thwc: np.ndarray, size: int | tuple[int, int], rng: random.Random | None = None) -> np.ndarray:
@@ -67,6 +69,7 @@ class DecodedVideo:
     error: str | None = None
     frames_decoded: int = 0
     views: int = 1
+    shots: list[Shot] = field(default_factory=list)  # dense streams only
 
 
 @dataclass
@@ -92,7 +95,8 @@ def _failure(uri: str, error: Exception, started: float) -> DecodedVideo:
 def stream_clips(uri: str, spec: InputSpec, every: float, views: int = 1) -> Iterator[DenseClip | DecodedVideo]:
     """A clip every ``every`` seconds across the whole video, streamed as it is decoded (one forward
     pass, see ``VideoReader.read_clips``), then one ``DecodedVideo`` that closes the stream: the
-    container facts, the decode time and work, and why it is partial or failed. A failure after some
+    container facts, the shots found on the decoded frames, the decode time and work, and why it
+    is partial or failed. A failure after some
     clips still ends the stream with a failed ``DecodedVideo``."""
     started = time.perf_counter()
     busy = 0.0  # time spent decoding, not waiting for the consumer
@@ -102,7 +106,8 @@ def stream_clips(uri: str, spec: InputSpec, every: float, views: int = 1) -> Ite
             duration = float(reader.duration)
             times = dense_clips(reader.duration, reader.fps, every, spec.clip_sampling)
             end_of = 1 / float(reader.fps)
-            for i, read in enumerate(reader.read_clips(times, short_side=spec.short_side)):
+            shots = ShotDetector()  # on the frames this pass converts anyway
+            for i, read in enumerate(reader.read_clips(times, short_side=spec.short_side, on_frame=shots.add)):
                 span = (read.frame_times_s[0], min(read.frame_times_s[-1] + end_of, duration))
                 crops = np.stack(view_crops_thwc(read.frames_thwc, spec.crop_hw, views))
                 busy += time.perf_counter() - started
@@ -110,7 +115,7 @@ def stream_clips(uri: str, spec: InputSpec, every: float, views: int = 1) -> Ite
                 started = time.perf_counter()
             busy += time.perf_counter() - started
             yield DecodedVideo(uri, None, [], info, busy, reader.stream_partial,
-                               frames_decoded=reader.stats.frames_decoded, views=views)
+                               frames_decoded=reader.stats.frames_decoded, views=views, shots=shots.shots(duration))
     except Exception as e:  # noqa: BLE001 - an unexpected failure is still one video's row, with its reason
         failed = _failure(uri, e, started)
         failed.decode_s += busy

@@ -232,6 +232,7 @@ def _result(decoded: DecodedVideo, timeline: list[ClipPrediction], video_probs: 
         decode_s=decoded.decode_s,
         infer_s=infer_s,
         probs=video_probs,
+        shots=decoded.shots,
     )
 
 

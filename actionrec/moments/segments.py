@@ -14,11 +14,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from actionrec.errors import ConfigError
-from actionrec.inference.results import ClipPrediction
+from actionrec.inference.results import ClipPrediction, VideoPrediction
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,10 @@ class Segment:
     @property
     def seconds(self) -> float:
         return self.end_s - self.start_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "start_s": self.start_s, "end_s": self.end_s, "score": self.score,
+                "num_clips": self.num_clips}
 
 
 def cell_bounds(clips: Sequence[ClipPrediction], duration_s: float) -> np.ndarray:
@@ -156,3 +161,11 @@ def segments_from_timeline(clips: Sequence[ClipPrediction], duration_s: float, r
     segments = [Segment(labels[lab], edges[k], edges[k + 1], float(scores[first:end, lab].mean()), end - first)
                 for k, (lab, first, end) in enumerate(runs)]
     return [s for s in segments if s.score >= rules.min_score and s.seconds >= rules.min_seconds]
+
+
+def video_segments(result: VideoPrediction, rules: SegmentRules = SEGMENT_DEFAULTS) -> list[Segment]:
+    """The segments of one dense result, snapped to its shot changes (none for a failed video)."""
+    if result.status == "failed" or result.info is None:
+        return []
+    changes = [s.start_s for s in result.shots if s.start_kind != "start"]
+    return segments_from_timeline(result.clips, result.info.duration_s, rules, changes)

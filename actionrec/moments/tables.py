@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from actionrec.inference.results import VideoPrediction
 from actionrec.lake.schema import SEGMENTS, SHOTS
-from actionrec.moments.segments import SegmentRules, segments_from_timeline
+from actionrec.moments.segments import SegmentRules, video_segments
 
 
 def moment_tables(results: Iterable[tuple[str, VideoPrediction]], *, run_id: str, model_name: str,
@@ -17,10 +17,7 @@ def moment_tables(results: Iterable[tuple[str, VideoPrediction]], *, run_id: str
     read at least in part; a failed video has neither."""
     segments, shots = [], []
     for uri, r in results:
-        if r.status == "failed" or r.info is None:
-            continue
-        changes = [s.start_s for s in r.shots if s.start_kind != "start"]
-        for i, seg in enumerate(segments_from_timeline(r.clips, r.info.duration_s, rules, changes)):
+        for i, seg in enumerate(video_segments(r, rules)):
             segments.append({"run_id": run_id, "video_uri": uri, "model_name": model_name,
                              "model_version": model_version, "segment_index": i, "label": seg.label,
                              "start_s": seg.start_s, "end_s": seg.end_s, "score": seg.score,
