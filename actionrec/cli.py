@@ -187,7 +187,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
             segments = video_segments(r)
         if args.json:
-            dense = {"segments": [s.to_dict() for s in segments]} if settings.every is not None else {}
+            dense = {"segments": [s.to_dict() for s in segments],
+                     "shots": [dataclasses.asdict(s) for s in r.shots]} if settings.every is not None else {}
             emit_json({**r.to_dict(timeline=args.timeline), **dense, "model_name": model.name,
                        "model_version": model.version})
         elif r.status == "failed":

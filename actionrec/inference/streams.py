@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from actionrec.data.clips import DecodedVideo, DenseClip
-from actionrec.inference.decode_pool import CRASHED, DecodePool, _ignore_interrupts, _s3_env, _with_env
+from actionrec.inference.decode_pool import CRASHED, _ignore_interrupts, _s3_env, _with_env, decoder_backend
 
 Item = DenseClip | DecodedVideo
 _POLL_S = 0.2
@@ -37,9 +37,7 @@ class ClipStreams:
 
     def __init__(self, fn: Callable[..., Iterator[Item]], args: tuple[Any, ...], *, workers: int,
                  backend: str = "thread", timeout_s: float | None = None, buffer: int = 16) -> None:
-        DecodePool(fn, args, workers=workers, backend=backend, timeout_s=timeout_s)  # the same checks
-        if backend == "process" and multiprocessing.current_process().daemon:
-            backend = "thread"  # a daemonic process cannot start children (DecodePool warned)
+        backend = decoder_backend(backend, workers, timeout_s)
         self.fn, self.args, self.workers, self.backend = fn, args, workers, backend
         self.timeout_s = timeout_s if backend == "process" else None  # a thread cannot be stopped
         self._queue: queue.Queue[tuple[int, str, Item]] = queue.Queue(maxsize=max(buffer, 1))
