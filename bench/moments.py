@@ -12,10 +12,11 @@ decoded frames per scored frame (clips x frames per clip), per distinct frame th
 frame of the video (at most 1: no frame is decoded twice).
 
 ``cost``: each video length in its own process (peak RSS is that process's), r2plus1d_18 (random
-weights, the 16 x stride-2 Kinetics input) on the default engine: first the model alone on as many
-clips as the dense run scores (same batches), then the dense run itself (``Predictor.predict_all``
-with ``every=1``, decode in a thread beside the model); the ratio of the two walls is measured in the
-same process. ``dense MB`` is the dense run's own peak above the warm process.
+weights, the 16 x stride-2 Kinetics input) on the default engine: the model alone on as many clips
+as the dense run scores (same batches), the dense run itself (``Predictor.predict_all`` with
+``every=1``, decode in a thread beside the model), then the model alone again; the dense wall is
+compared with the mean of the two model-only walls, all in the same process (the machine's load
+drifts). ``dense MB`` is the dense run's own peak above the warm process.
 
 ``synthetic``: tiny3d trained on the synthetic temporal dataset (as bench.temporal_pairs; cached),
 then a 10-minute video of fresh synthetic clips (another seed) in segments of 2 to 4 clips of one
@@ -139,22 +140,31 @@ def cost_worker(path: str, model_name: str, every: float, batch: int) -> dict[st
         n = sum(1 for _ in dense_clips(reader.duration, reader.fps, every, spec.clip_sampling))
     clips = np.random.default_rng(0).integers(0, 256, (batch, *spec.clip_shape), dtype=np.uint8)
     predictor.run_batch(clips)  # warm-up
-    started = time.perf_counter()
-    for k in range(0, n, batch):
-        predictor.run_batch(clips[: min(batch, n - k)])
-    model_only = time.perf_counter() - started
+
+    def model_only() -> float:
+        started = time.perf_counter()
+        for k in range(0, n, batch):
+            predictor.run_batch(clips[: min(batch, n - k)])
+        return time.perf_counter() - started
+
+    before = model_only()
     predictor.model_seconds = 0.0
     baseline = _status_mb("VmRSS")
     _reset_peak()
     started = time.perf_counter()
     [result] = predictor.predict_all([path], every=every, top_k=5)
     dense = time.perf_counter() - started
+    dense_rss = max(_status_mb("VmHWM") - baseline, 0.0)
+    model_in_dense = predictor.model_seconds
+    after = model_only()  # again after: the machine's load drifts, so the dense run is compared with both
     if result.status != "ok":
         raise RuntimeError(f"dense run failed on {path}: {result.error}")
-    return {"engine": str(choice), "clips": result.num_clips, "expected_clips": n, "model_only_s": model_only,
-            "dense_s": dense, "dense_over_model_only": dense / model_only,
-            "model_s_during_dense": predictor.model_seconds, "decode_s_during_dense": result.decode_s,
-            "dense_rss_mb": max(_status_mb("VmHWM") - baseline, 0.0), "warm_rss_mb": baseline,
+    mean = (before + after) / 2
+    return {"engine": str(choice), "clips": result.num_clips, "expected_clips": n, "model_only_s": mean,
+            "model_only_before_s": before, "model_only_after_s": after,
+            "dense_s": dense, "dense_over_model_only": dense / mean,
+            "model_s_during_dense": model_in_dense, "decode_s_during_dense": result.decode_s,
+            "dense_rss_mb": dense_rss, "warm_rss_mb": baseline,
             "peak_rss_mb": peak_rss_mb(), "shots": len(result.shots)}
 
 
