@@ -5,7 +5,9 @@ Why it is built this way:
   We read the packet index first (timestamps and keyframe flags, no decoding), snap every
   requested instant to a frame of that index, then decode forward and seek only when the next
   wanted frame lies beyond a keyframe we have not reached yet. Reading only moves forward, so no
-  group of pictures (GOP) is ever decoded twice for one request.
+  group of pictures (GOP) is ever decoded twice for one request. A dense pass (``read_clips``,
+  thousands of overlapping clips) is one such forward walk: each frame is decoded at most once and
+  shared by every clip that holds it, and only the frames of clips not yet returned are kept.
 - Only frames that are kept are converted to RGB and resized, inside PyAV's reformat.
 - A seek must land on the keyframe asked for; when it lands late we back off to an earlier
   keyframe, then to a sequential read. AVI stores decode order only and its reconstructed
