@@ -176,14 +176,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     settings = InferenceSettings(**options_from(args, InferenceSettings))
     model = Model.load(args.model, lake=lake_of(args))
-    run = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("top_k", "clips", "crops")}
     results = model.predict(args.videos, top_k=settings.top_k, clips=settings.clips, crops=settings.crops,
-                            progress=show_progress(args), **run)
+                            every=settings.every, progress=show_progress(args), **settings.predictor_options())
     failed = 0
     for r in results:
         failed += r.status == "failed"
+        segments = []
+        if settings.every is not None:  # a dense timeline: where each label holds (default segment rules)
+            from actionrec.moments.segments import video_segments
+
+            segments = video_segments(r)
         if args.json:
-            emit_json({**r.to_dict(timeline=args.timeline), "model_name": model.name, "model_version": model.version})
+            dense = {"segments": [s.to_dict() for s in segments],
+                     "shots": [dataclasses.asdict(s) for s in r.shots]} if settings.every is not None else {}
+            emit_json({**r.to_dict(timeline=args.timeline), **dense, "model_name": model.name,
+                       "model_version": model.version})
         elif r.status == "failed":
             print(f"{r.uri}\tFAILED\t{r.error}")
         else:
@@ -193,6 +200,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if args.timeline:
                 for c in r.clips:
                     print(f"  {c.start_s:8.2f}-{c.end_s:8.2f}s\t{c.top_k[0].label} {c.top_k[0].score:.3f}")
+            for seg in segments:
+                print(f"  segment {seg.start_s:8.2f}-{seg.end_s:8.2f}s\t{seg.label} {seg.score:.3f}")
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
@@ -274,8 +283,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not rows:
         raise ConfigError(f"labels: the {args.split!r} split of {args.labels} is empty (use --split)")
     model = load_model(args.model, lake=lake_of(args))
-    run = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("top_k", "clips", "crops")}
-    ev = evaluate_model(model, rows, clips=settings.clips, crops=settings.crops, progress=show_progress(args), **run)
+    ev = evaluate_model(model, rows, clips=settings.clips, crops=settings.crops, progress=show_progress(args),
+                        **settings.predictor_options())
     summary = {**ev.to_dict(), "model_name": model.name, "model_version": model.version, "split": args.split,
                "report": None, "confusion_png": None}
     if args.out:
@@ -325,6 +334,28 @@ def cmd_similar(args: argparse.Namespace) -> int:
     else:
         print_rows(["rank", "score", "video_uri"], [(rank, f"{n.score:.4f}", n.video_uri)
                                                     for rank, n in enumerate(found, 1)], "table")
+    return EXIT_OK
+
+
+def cmd_find(args: argparse.Namespace) -> int:
+    from actionrec.moments.find import clock, find, known_labels, moments_sheet
+
+    lake = lake_of(args)
+    moments = find(lake, args.label, min_score=args.min_score, model=args.model, limit=args.limit)
+    for m in moments:
+        if args.json:
+            emit_json(m.to_dict())
+        else:
+            print(f"{m.score:.3f}  {clock(m.start_s)}-{clock(m.end_s)}  {m.video_uri}")
+    if not moments and not args.json:
+        labels = known_labels(lake)
+        print(f"no segment labeled {args.label!r} scores {args.min_score:g} or more"
+              + (f"; labels with segments: {', '.join(labels[:20])}" if labels else
+                 "; the lake has no segments yet (tag with --every SECONDS)"), file=sys.stderr)
+    if args.sheet and moments:
+        moments_sheet(moments, args.sheet)
+        if not args.json:
+            print(f"sheet: {args.sheet}")
     return EXIT_OK
 
 
@@ -657,7 +688,7 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     p.add_argument("--labels", required=True, help="label table (required)")
     p.add_argument("--split", choices=["train", "val", "test", "all"], default="test",
                    help="which rows of the label table (default: test)")
-    add_options(p, InferenceSettings, skip=("top_k",))
+    add_options(p, InferenceSettings, skip=("top_k", "every"))  # video-level scores: a fixed number of clips
     add_options(p, LabelRules)
     p.add_argument("--out", default=None, help="folder for report.md, confusion.png, metrics.json "
                                                "(default: unset, nothing written)")
@@ -695,6 +726,18 @@ def build_parser(extensions: Sequence[Callable[[Any, argparse.ArgumentParser], N
     add_options(p, QueryLimits)
     add_json(p)
     p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("find", parents=[common], help="videos and time ranges where a label occurs, best first "
+                                                     "(segments of dense tag runs)")
+    p.add_argument("label", help="the label to look for, as the model names it (required)")
+    p.add_argument("--min-score", type=float, default=0.0, help="only segments scoring this or more (default: 0)")
+    p.add_argument("--model", default=None, help="only segments of this model name (default: unset, every model)")
+    p.add_argument("--limit", type=int, default=100, help="at most this many segments (default: 100)")
+    p.add_argument("--sheet", default=None, help="write a contact sheet (PNG) with a thumbnail at each segment's "
+                                                 "start, 0.5 s in (past a fade or cut) (default: unset)")
+    add_lake(p)
+    add_json(p)
+    p.set_defaults(func=cmd_find)
 
     p = sub.add_parser("lake", parents=[common], help="look after the lake itself")
     lsub = p.add_subparsers(dest="lake_command", required=True)

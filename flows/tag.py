@@ -36,7 +36,7 @@ from tasks.tagging import (
 
 @flow(name="tag", flow_run_name=tag_run_name, task_runner=ThreadPoolTaskRunner(max_workers=1))
 def tag_flow(source: str, lake: str | None = None, model: str | None = None, top_k: int = D.top_k,
-             clips: int = D.clips, crops: int = D.crops, batch_size: int = D.batch_size, decode_workers: int = D.decode_workers,
+             clips: int = D.clips, every: float | None = D.every, crops: int = D.crops, batch_size: int = D.batch_size, decode_workers: int = D.decode_workers,
              device: str | None = D.device, decode_backend: DecodeBackend = D.decode_backend,
              decode_timeout_s: float | None = D.decode_timeout_s, torch_compile: bool = D.torch_compile,
              engine: Engine = D.engine, precision: Precision = D.precision,
@@ -45,6 +45,8 @@ def tag_flow(source: str, lake: str | None = None, model: str | None = None, top
              queue_size: int = D.queue_size, queue_per_label: int = D.queue_per_label,
              drift_window: int = D.drift_window, drift_threshold: float = D.drift_threshold,
              drift_min_videos: int = D.drift_min_videos, embeddings: bool = D.embeddings,
+             segment_smoothing_s: float = D.segment_smoothing_s, segment_min_score: float = D.segment_min_score,
+             segment_min_s: float = D.segment_min_s, shot_snap_s: float = D.shot_snap_s,
              progress: bool = False) -> dict[str, Any]:
     """Tag every new or changed video under ``source`` into ``lake`` with ``model`` (default: the lake's
     champion); returns the ``runs`` row. Only one tag run works on a lake at a time (its lease);
@@ -52,13 +54,15 @@ def tag_flow(source: str, lake: str | None = None, model: str | None = None, top
     tagged is kept, and the next run takes the rest. With ``embeddings``, each tagged video's
     embedding goes to the lake's ``embeddings`` table too (``actionrec similar`` reads it)."""
     lake = lake or default_lake()
-    settings = TagSettings(top_k=top_k, clips=clips, crops=crops, batch_size=batch_size, decode_workers=decode_workers,
+    settings = TagSettings(top_k=top_k, clips=clips, every=every, crops=crops, batch_size=batch_size, decode_workers=decode_workers,
                            device=device, decode_backend=decode_backend, decode_timeout_s=decode_timeout_s,
                            torch_compile=torch_compile, engine=engine, precision=precision, shard_size=shard_size, shard_timeout_s=shard_timeout_s,
                            lease_ttl_s=lease_ttl_s, lease_wait_s=lease_wait_s, queue_size=queue_size,
                            queue_per_label=queue_per_label, drift_window=drift_window,
                            drift_threshold=drift_threshold, drift_min_videos=drift_min_videos,
-                           embeddings=embeddings)
+                           embeddings=embeddings, segment_smoothing_s=segment_smoothing_s,
+                           segment_min_score=segment_min_score, segment_min_s=segment_min_s,
+                           shot_snap_s=shot_snap_s)
     started = datetime.now(timezone.utc)
     run_id = new_run_id(started)
     with Lease(lake, "tag", f"tag run {run_id}", ttl_s=settings.lease_ttl_s, wait_s=settings.lease_wait_s):

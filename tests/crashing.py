@@ -20,3 +20,17 @@ def decode_or_hang(uri, spec, clips):
 
         time.sleep(600)
     return decode_clips(uri, spec, clips)
+
+
+def stream_or_fail(uri, spec, every, views):
+    """A dense stream that crashes its process (*crash*) or hangs (*slow*) after its first clip."""
+    from actionrec.data.clips import stream_clips
+
+    for n, item in enumerate(stream_clips(uri, spec, every, views)):
+        if n == 1 and "crash" in os.path.basename(uri):
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if n == 1 and "slow" in os.path.basename(uri):
+            import time
+
+            time.sleep(600)
+        yield item

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from actionrec.data.sampling import uniform_clips
+from actionrec.data.sampling import dense_clips, uniform_clips
 from actionrec.data.spec import InputSpec
 from actionrec.errors import ActionRecError, VideoError
+from actionrec.inference.results import Shot
 from actionrec.io.storage import open_input
 from actionrec.io.video import VideoInfo, VideoReader
+from actionrec.moments.shots import ShotDetector
 
 
 def crop_thwc(frames_thwc: np.ndarray, size: int | tuple[int, int], rng: random.Random | None = None) -> np.ndarray:
@@ -66,6 +69,57 @@ class DecodedVideo:
     error: str | None = None
     frames_decoded: int = 0
     views: int = 1
+    shots: list[Shot] = field(default_factory=list)  # dense streams only
+
+
+@dataclass
+class DenseClip:
+    """One clip of a dense stream: its place in the video and its ``views`` crops ``[views, T, H, W, 3]``."""
+
+    index: int
+    span: tuple[float, float]
+    views_nthwc: np.ndarray
+
+
+def _failure(uri: str, error: Exception, started: float) -> DecodedVideo:
+    """Any failure to decode as one video's reason, never an exception."""
+    if isinstance(error, VideoError):
+        reason = error.reason
+    elif isinstance(error, ActionRecError):
+        reason = str(error)
+    else:
+        reason = f"unexpected error while decoding: {type(error).__name__}: {error}"
+    return DecodedVideo(uri, None, decode_s=time.perf_counter() - started, error=reason)
+
+
+def stream_clips(uri: str, spec: InputSpec, every: float, views: int = 1) -> Iterator[DenseClip | DecodedVideo]:
+    """A clip every ``every`` seconds across the whole video, streamed as it is decoded (one forward
+    pass, see ``VideoReader.read_clips``), then one ``DecodedVideo`` that closes the stream: the
+    container facts, the shots found on the decoded frames, the decode time and work, and why it
+    is partial or failed. A failure after some
+    clips still ends the stream with a failed ``DecodedVideo``."""
+    started = time.perf_counter()
+    busy = 0.0  # time spent decoding, not waiting for the consumer
+    try:
+        with open_input(uri) as source, VideoReader(source) as reader:
+            info = reader.info()
+            duration = float(reader.duration)
+            times = dense_clips(reader.duration, reader.fps, every, spec.clip_sampling)
+            end_of = 1 / float(reader.fps)
+            shots = ShotDetector()  # on the frames this pass converts anyway
+            for i, read in enumerate(reader.read_clips(times, short_side=spec.short_side, on_frame=shots.add)):
+                span = (read.frame_times_s[0], min(read.frame_times_s[-1] + end_of, duration))
+                crops = np.stack(view_crops_thwc(read.frames_thwc, spec.crop_hw, views))
+                busy += time.perf_counter() - started
+                yield DenseClip(i, span, crops)
+                started = time.perf_counter()
+            busy += time.perf_counter() - started
+            yield DecodedVideo(uri, None, [], info, busy, reader.stream_partial,
+                               frames_decoded=reader.stats.frames_decoded, views=views, shots=shots.shots(duration))
+    except Exception as e:  # noqa: BLE001 - an unexpected failure is still one video's row, with its reason
+        failed = _failure(uri, e, started)
+        failed.decode_s += busy
+        yield failed
 
 
 def decode_clips(uri: str, spec: InputSpec, num_clips: int, views: int = 1) -> DecodedVideo:
@@ -85,10 +139,5 @@ def decode_clips(uri: str, spec: InputSpec, num_clips: int, views: int = 1) -> D
             spans = [(float(max(c[0] - half, 0)), float(min(c[-1] + half, duration))) for c in times]
             return DecodedVideo(uri, clips, spans, info, time.perf_counter() - start, read.partial_reason,
                                 frames_decoded=read.stats.frames_decoded, views=views)
-    except VideoError as e:
-        return DecodedVideo(uri, None, decode_s=time.perf_counter() - start, error=e.reason)
-    except ActionRecError as e:
-        return DecodedVideo(uri, None, decode_s=time.perf_counter() - start, error=str(e))
     except Exception as e:  # noqa: BLE001 - an unexpected failure is still one video's row, with its reason
-        return DecodedVideo(uri, None, decode_s=time.perf_counter() - start,
-                            error=f"unexpected error while decoding: {type(e).__name__}: {e}")
+        return _failure(uri, e, start)

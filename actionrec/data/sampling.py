@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -100,6 +101,35 @@ def uniform_clips(
         start = slack * (2 * i + 1) / (2 * num_clips)
         clips.append(_clip_times(start, fps, sampling))
     return clips
+
+
+def dense_clips(
+    duration: Fraction, fps: Fraction, every: float | Fraction, sampling: ClipSampling
+) -> Iterator[list[Fraction]]:
+    """A clip every ``every`` seconds across the whole video (dense tagging), lazily: a 2-hour video
+    is never held as a list of instants.
+
+    With the ``fps`` and ``stride`` rules, clip ``k`` starts at ``k * every`` (snapped to a frame as
+    uniform clips are) and clips are laid while they fit, so the last one ends less than ``every``
+    before the end; a video shorter than one clip gets one clip from 0. With ``spread``, clip ``k``
+    spreads its frames over the window ``[k * every, (k + 1) * every)``; a last window shorter than
+    ``every`` is left out, and a video shorter than ``every`` is one window.
+    """
+    duration, fps, step = Fraction(duration), Fraction(fps), exact(every)
+    _check(duration, fps, 1)
+    if step <= 0:
+        raise ConfigError(f"every must be > 0 seconds, got {every}")
+    if sampling.rule == "spread":
+        count = max(math.floor(duration / step), 1)
+        window = min(step, duration)
+        n = sampling.frames_per_clip
+        for k in range(count):
+            yield [k * step + (2 * j + 1) * window / (2 * n) for j in range(n)]
+        return
+    slack = duration - clip_span(sampling, fps)
+    count = math.floor(slack / step) + 1 if slack >= 0 else 1
+    for k in range(count):
+        yield _clip_times(k * step, fps, sampling)
 
 
 def _clip_times(start: Fraction, fps: Fraction, sampling: ClipSampling) -> list[Fraction]:

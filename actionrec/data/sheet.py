@@ -12,8 +12,9 @@ from actionrec.io.atomic import atomic_path
 
 
 def contact_sheet(frames_thwc: np.ndarray, times_s: Sequence[float], rows: int, path: str | os.PathLike,
-                  gap: int = 2) -> Path:
-    """Tile frames row by row with a thin gap; the file name is written whole or not at all."""
+                  gap: int = 2, captions: Sequence[str] | None = None) -> Path:
+    """Tile frames row by row with a thin gap, each above its caption (default: its time); the file
+    is written whole or not at all."""
     from PIL import Image, ImageDraw
 
     t, h, w, _ = frames_thwc.shape
@@ -28,7 +29,8 @@ def contact_sheet(frames_thwc: np.ndarray, times_s: Sequence[float], rows: int, 
     draw = ImageDraw.Draw(image)
     for i, ts in enumerate(times_s):
         r, c = divmod(i, cols)
-        draw.text((c * (w + gap) + 1, r * (h + label_h + gap)), f"{ts:.2f}s", fill=(0, 0, 0))
+        text = captions[i] if captions is not None else f"{ts:.2f}s"
+        draw.text((c * (w + gap) + 1, r * (h + label_h + gap)), text, fill=(0, 0, 0))
     path = Path(path)
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")

@@ -70,19 +70,26 @@ class _KillablePool(cf.ProcessPoolExecutor):
 CRASHED = "the decoder crashed on this file (its worker process died); the file is probably corrupt or hostile"
 
 
+def decoder_backend(backend: str, workers: int, timeout_s: float | None) -> str:
+    """Check a decoder setup and say which backend it gets: ``thread`` instead of ``process`` in a
+    daemonic process, which cannot start children (``DecodePool`` and the dense ``ClipStreams``)."""
+    DecodePool.check_backend(backend)
+    if timeout_s is not None:
+        check_positive_seconds("DecodePool", "timeout_s", timeout_s)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"DecodePool.workers must be an integer >= 1, got {workers!r}")
+    if backend == "process" and multiprocessing.current_process().daemon:
+        # e.g. a Dask worker (daemonic unless distributed.worker.daemon is False): no children allowed
+        log.warning("decode workers run as threads: this process is daemonic and cannot start processes "
+                    "(for Dask, set distributed.worker.daemon: false to keep crash isolation)")
+        return "thread"
+    return backend
+
+
 class DecodePool:
     def __init__(self, fn: Callable[..., DecodedVideo], args: tuple[Any, ...], *, workers: int,
                  backend: str = "thread", timeout_s: float | None = None) -> None:
-        self.check_backend(backend)
-        if backend == "process" and multiprocessing.current_process().daemon:
-            # e.g. a Dask worker (daemonic unless distributed.worker.daemon is False): no children allowed
-            log.warning("decode workers run as threads: this process is daemonic and cannot start processes "
-                        "(for Dask, set distributed.worker.daemon: false to keep crash isolation)")
-            backend = "thread"
-        if timeout_s is not None:
-            check_positive_seconds("DecodePool", "timeout_s", timeout_s)
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ConfigError(f"DecodePool.workers must be an integer >= 1, got {workers!r}")
+        backend = decoder_backend(backend, workers, timeout_s)
         self.fn, self.args, self.workers, self.backend = fn, args, workers, backend
         # A thread cannot be stopped: the time limit needs worker processes.
         self.timeout_s = timeout_s if backend == "process" else None

@@ -45,9 +45,10 @@ class Model:
 
     def predict(self, uris: Iterable[str], *, top_k: int = DEFAULTS.top_k, clips: int = DEFAULTS.clips,
                 crops: int = DEFAULTS.crops, progress: bool = False, embeddings: bool = False,
-                **settings: Any) -> list[VideoPrediction]:
-        """One result per uri, in order: status, error, top_k, per-clip timeline (and, with
-        ``embeddings``, each video's L2-normalised pooled penultimate features). ``settings`` are
-        ``Predictor``'s (batch_size, decode_workers, device, ...)."""
+                every: float | None = DEFAULTS.every, **settings: Any) -> list[VideoPrediction]:
+        """One result per uri, in order: status, error, top_k, per-clip timeline (a clip every ``every``
+        seconds when set; and, with ``embeddings``, each video's L2-normalised pooled penultimate
+        features). ``settings`` are ``Predictor``'s (batch_size, decode_workers, device, ...)."""
         return Predictor(self.loaded, **settings).predict_all(uris, top_k=top_k, clips=clips, crops=crops,
-                                                                   progress=progress, embeddings=embeddings)
+                                                                   progress=progress, embeddings=embeddings,
+                                                                   every=every)

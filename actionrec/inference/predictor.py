@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from actionrec.data.clips import DecodedVideo, decode_clips
+from actionrec.data.clips import DecodedVideo, DenseClip, decode_clips, stream_clips
 from actionrec.engines.choice import choose_engine
 from actionrec.engines.runners import Runner, open_runner
 from actionrec.errors import ConfigError, ModelError
 from actionrec.inference.decode_pool import DecodePool
 from actionrec.inference.results import ClipPrediction, VideoPrediction, top_k_labels
 from actionrec.inference.settings import DEFAULTS, InferenceSettings
+from actionrec.inference.streams import ClipStreams
 from actionrec.stopping import check_stop
 
 NON_FINITE = "the model produced non-finite scores (NaN or inf) for this video"
@@ -81,14 +82,18 @@ class Predictor:
 
     def predict(self, uris: Iterable[str], *, top_k: int = DEFAULTS.top_k, clips: int = DEFAULTS.clips,
                 crops: int = DEFAULTS.crops, time_limit_s: float | None = None,
-                embeddings: bool = False) -> Iterator[VideoPrediction]:
+                embeddings: bool = False, every: float | None = DEFAULTS.every) -> Iterator[VideoPrediction]:
         """Yield one result per uri as soon as it is complete (not necessarily in input order).
-        Past ``time_limit_s`` (checked between batches) it stops with ``TimeoutError``. With
+        Past ``time_limit_s`` (checked between batches) it stops with ``TimeoutError``. With ``every``,
+        a clip every ``every`` seconds across each video (dense) instead of ``clips`` clips. With
         ``embeddings``, each scored video's ``embedding`` is set (see the module docstring)."""
-        InferenceSettings(top_k=top_k, clips=clips, crops=crops)
+        InferenceSettings(top_k=top_k, clips=clips, crops=crops, every=every)
         if embeddings and not hasattr(self.runner, "run_features"):
             raise ConfigError(f"this runner ({type(self.runner).__name__}) gives no features: no embeddings")
-        deadline = time.monotonic() + time_limit_s if time_limit_s is not None else None
+        deadline = (time.monotonic() + time_limit_s, time_limit_s) if time_limit_s is not None else None
+        if every is not None:
+            yield from self._predict_dense(uris, top_k, crops, every, deadline, embeddings)
+            return
         classes = self.model.classes
         queue: list[tuple[int, int, np.ndarray]] = []  # (video slot, clip index, clip_thwc uint8)
         videos: dict[int, dict[str, Any]] = {}
@@ -115,20 +120,8 @@ class Predictor:
                     decoded.clips_nthwc = None  # the queue holds the clips now
                 if not queue:
                     continue
-                check_stop()
-                if deadline is not None and time.monotonic() > deadline:
-                    raise TimeoutError(f"stopped after the {time_limit_s:g} s time limit")
                 batch, queue = queue[: self.batch_size], queue[self.batch_size :]
-                started = time.perf_counter()
-                stacked = np.stack([c for _, _, c in batch])
-                if embeddings:
-                    probs, features = self.run_batch_features(stacked)
-                else:
-                    probs, features = self.run_batch(stacked), None
-                finite = np.isfinite(probs).all(axis=1)
-                self._check_finite(finite)
-                spent = time.perf_counter() - started
-                share = spent / len(batch)
+                probs, features, share = self._score(batch, deadline, embeddings)
                 for j, ((slot, i, _), p) in enumerate(zip(batch, probs, strict=True)):
                     v = videos[slot]
                     v["probs"][i] = p
@@ -138,6 +131,68 @@ class Predictor:
                     v["infer_s"] += share
                     if v["left"] == 0:
                         yield self._finish(videos.pop(slot), classes, top_k)
+
+    def _score(self, batch: list[tuple[int, int, np.ndarray]], deadline: tuple[float, float] | None,
+               embeddings: bool) -> tuple[np.ndarray, np.ndarray | None, float]:
+        """One batch of queued clips through the model (after a stop request or past the deadline,
+        ``(monotonic time, limit in s)``: stop); the probabilities, the head-input features (with
+        ``embeddings``, else None) and each clip's share of the time."""
+        check_stop()
+        if deadline is not None and time.monotonic() > deadline[0]:
+            raise TimeoutError(f"stopped after the {deadline[1]:g} s time limit")
+        started = time.perf_counter()
+        stacked = np.stack([c for _, _, c in batch])
+        if embeddings:
+            probs, features = self.run_batch_features(stacked)
+        else:
+            probs, features = self.run_batch(stacked), None
+        self._check_finite(np.isfinite(probs).all(axis=1))
+        return probs, features, (time.perf_counter() - started) / len(batch)
+
+    def _predict_dense(self, uris: Iterable[str], top_k: int, crops: int, every: float,
+                       deadline: tuple[float, float] | None, embeddings: bool) -> Iterator[VideoPrediction]:
+        """Dense tagging: each video's clips stream from its decoder into the shared batches (see
+        ``ClipStreams``), and each clip's scores are kept as its top-k only, so memory does not grow
+        with the videos' length."""
+        classes = self.model.classes
+        queue: list[tuple[int, int, np.ndarray]] = []  # (video slot, clip index, one view [T, H, W, 3])
+        videos: dict[int, _DenseVideo] = {}
+        streams = ClipStreams(stream_clips, (self.model.spec, every, crops), workers=self.decode_workers,
+                              backend=self.decode_backend, timeout_s=self.decode_timeout_s,
+                              buffer=max(2 * self.batch_size, 4))
+        with streams:
+            items = streams.items(uris)
+            exhausted = False
+            while not exhausted or queue:
+                while not exhausted and len(queue) < self.batch_size:
+                    got = next(items, None)
+                    if got is None:
+                        exhausted = True
+                        break
+                    slot, uri, item = got
+                    v = videos.setdefault(slot, _DenseVideo(uri, crops))
+                    if isinstance(item, DenseClip):
+                        v.spans[item.index] = item.span
+                        queue.extend((slot, item.index, view) for view in item.views_nthwc)
+                        continue
+                    v.end = item
+                    if item.error is not None:  # a failure ends the video: its clips are not scored
+                        queue = [q for q in queue if q[0] != slot]
+                        del videos[slot]
+                        yield VideoPrediction(uri, "failed", item.error, decode_s=item.decode_s)
+                    elif v.complete:
+                        yield v.result(classes, top_k)
+                        del videos[slot]
+                if not queue:
+                    continue
+                batch, queue = queue[: self.batch_size], queue[self.batch_size :]
+                probs, features, share = self._score(batch, deadline, embeddings)
+                for j, ((slot, i, _), p) in enumerate(zip(batch, probs, strict=True)):
+                    v = videos[slot]
+                    v.add(i, p, share, classes, top_k, None if features is None else features[j])
+                    if v.complete:
+                        yield v.result(classes, top_k)
+                        del videos[slot]
 
     def self_check(self) -> None:
         """Score one blank clip: a model whose weights give NaN or inf fails here, before any video."""
@@ -161,28 +216,16 @@ class Predictor:
             return VideoPrediction(decoded.uri, "failed", NON_FINITE, info=decoded.info, decode_s=decoded.decode_s,
                                    infer_s=v["infer_s"])
         clip_probs = view_probs.reshape(len(decoded.spans), decoded.views, -1).mean(axis=1)
-        video_probs = clip_probs.mean(axis=0)
         timeline = [
             ClipPrediction(i, s, e, top_k_labels(p, classes, top_k))
             for i, ((s, e), p) in enumerate(zip(decoded.spans, clip_probs, strict=True))
         ]
-        return VideoPrediction(
-            uri=decoded.uri,
-            status="partial" if decoded.partial_reason else "ok",
-            error=decoded.partial_reason,
-            info=decoded.info,
-            num_clips=len(timeline),
-            top_k=top_k_labels(video_probs, classes, top_k),
-            clips=timeline,
-            decode_s=decoded.decode_s,
-            infer_s=v["infer_s"],
-            probs=video_probs,
-            embedding=None if v["features"] is None else video_embedding(np.stack(v["features"])),
-        )
+        return _result(decoded, timeline, clip_probs.mean(axis=0), v["infer_s"], classes, top_k,
+                       embedding=None if v["features"] is None else video_embedding(np.stack(v["features"])))
 
     def predict_all(self, uris: Iterable[str], *, top_k: int = DEFAULTS.top_k, clips: int = DEFAULTS.clips,
-                    crops: int = DEFAULTS.crops, progress: bool = False,
-                    embeddings: bool = False) -> list[VideoPrediction]:
+                    crops: int = DEFAULTS.crops, progress: bool = False, embeddings: bool = False,
+                    every: float | None = DEFAULTS.every) -> list[VideoPrediction]:
         """Results in input order (duplicates in ``uris`` each get their own result); ``progress``
         shows a bar (on a terminal); ``embeddings`` as in ``predict``."""
         from tqdm.auto import tqdm
@@ -190,7 +233,8 @@ class Predictor:
         uris = list(uris)
         by_uri: dict[str, list[VideoPrediction]] = {}
         with tqdm(total=len(uris), desc=f"predict {self.model.name}", unit="video", disable=not progress) as bar:
-            for r in self.predict(uris, top_k=top_k, clips=clips, crops=crops, embeddings=embeddings):
+            for r in self.predict(uris, top_k=top_k, clips=clips, crops=crops, embeddings=embeddings,
+                                  every=every):
                 by_uri.setdefault(r.uri, []).append(r)
                 bar.update(1)
         return [by_uri[u].pop(0) for u in uris]
@@ -204,3 +248,74 @@ def video_embedding(view_features: np.ndarray) -> np.ndarray | None:
     if not np.isfinite(mean).all() or norm == 0.0 or not np.isfinite(norm):
         return None
     return (mean / norm).astype(np.float32)
+
+
+def _result(decoded: DecodedVideo, timeline: list[ClipPrediction], video_probs: np.ndarray, infer_s: float,
+            classes: list[str], top_k: int, embedding: np.ndarray | None = None) -> VideoPrediction:
+    """A video's result from its clips' timeline, its averaged probabilities (and its embedding)."""
+    return VideoPrediction(
+        uri=decoded.uri,
+        status="partial" if decoded.partial_reason else "ok",
+        error=decoded.partial_reason,
+        info=decoded.info,
+        num_clips=len(timeline),
+        top_k=top_k_labels(video_probs, classes, top_k),
+        clips=timeline,
+        decode_s=decoded.decode_s,
+        infer_s=infer_s,
+        probs=video_probs,
+        embedding=embedding,
+        shots=decoded.shots,
+    )
+
+
+class _DenseVideo:
+    """One video of a dense run while it is scored: each clip's views averaged as they come back,
+    the clip kept as its top-k, the video's probabilities as a running sum."""
+
+    def __init__(self, uri: str, views: int) -> None:
+        self.uri, self.views = uri, views
+        self.spans: dict[int, tuple[float, float]] = {}  # clips arrived and not yet fully scored
+        self.partial: dict[int, tuple[np.ndarray, int]] = {}  # clip index -> (sum of view probs, views scored)
+        self.timeline: list[ClipPrediction] = []
+        self.total: np.ndarray | None = None
+        self.features: np.ndarray | None = None  # sum of every view's head-input features (embeddings)
+        self.infer_s = 0.0
+        self.finite = True
+        self.end: DecodedVideo | None = None  # the stream's last item, once it came
+
+    def add(self, index: int, probs: np.ndarray, share: float, classes: list[str], top_k: int,
+            features: np.ndarray | None = None) -> None:
+        self.infer_s += share
+        if features is not None:
+            f = features.astype(np.float64)
+            self.features = f if self.features is None else self.features + f
+        summed, n = self.partial.get(index, (0.0, 0))
+        summed, n = summed + probs, n + 1
+        if n < self.views:
+            self.partial[index] = (summed, n)
+            return
+        self.partial.pop(index, None)
+        clip = summed / self.views
+        self.finite &= bool(np.isfinite(clip).all())
+        start, end = self.spans.pop(index)
+        self.timeline.append(ClipPrediction(index, start, end, top_k_labels(clip, classes, top_k)))
+        self.total = clip if self.total is None else self.total + clip
+
+    @property
+    def complete(self) -> bool:
+        return self.end is not None and not self.spans
+
+    def result(self, classes: list[str], top_k: int) -> VideoPrediction:
+        end = self.end
+        assert end is not None
+        if not self.finite:
+            return VideoPrediction(self.uri, "failed", NON_FINITE, info=end.info, decode_s=end.decode_s,
+                                   infer_s=self.infer_s)
+        if self.total is None:
+            return VideoPrediction(self.uri, "failed", "no clip could be decoded", info=end.info,
+                                   decode_s=end.decode_s)
+        self.timeline.sort(key=lambda c: c.clip_index)
+        embedding = None if self.features is None else video_embedding(self.features[None])
+        return _result(end, self.timeline, (self.total / len(self.timeline)).astype(np.float32), self.infer_s,
+                       classes, top_k, embedding)

@@ -25,6 +25,15 @@ class ClipPrediction:
     top_k: list[Label]
 
 
+@dataclass(frozen=True)
+class Shot:
+    """One shot of a video (dense runs): from a shot change, or the start, to the next."""
+
+    start_s: float
+    end_s: float
+    start_kind: str  # start | cut | fade
+
+
 @dataclass
 class VideoPrediction:
     uri: str
@@ -39,6 +48,7 @@ class VideoPrediction:
     probs: np.ndarray | None = field(default=None, repr=False)  # video-level class probabilities, float32
     # pooled penultimate features, L2-normalised, float32 [C]; set only when embeddings were asked for
     embedding: np.ndarray | None = field(default=None, repr=False)
+    shots: list[Shot] = field(default_factory=list)  # dense runs only
 
     def to_dict(self, *, timeline: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {

@@ -5,8 +5,8 @@ fields, the tag settings extend them)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal, get_args
+from dataclasses import dataclass, fields
+from typing import Any, Literal, get_args
 
 from actionrec.engines.choice import ENGINES, PRECISIONS, Engine, Precision
 from actionrec.errors import ConfigError
@@ -23,6 +23,8 @@ class InferenceSettings:
     top_k: int = option(5, "labels kept per video and per clip, best first")
     clips: int = option(3, "clips per video, spread evenly and softmax-averaged (the evaluation's multi-clip "
                            "setting, so tagging gets the accuracy evaluation reports)")
+    every: float | None = option(None, "score a clip every EVERY seconds across the whole video (a dense timeline, "
+                                       "for long recordings) instead of --clips clips (unset: --clips)")
     crops: int = option(1, "spatial crops per clip, softmax-averaged: 1 (centre) or 3 (both ends and the "
                            "centre of the frame's long side: three-crop testing)")
     batch_size: int = option(8, "clips per model batch (clips of different videos share a batch)")
@@ -54,6 +56,13 @@ class InferenceSettings:
             raise ConfigError(f"{owner}.precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.decode_timeout_s is not None:
             check_positive_seconds(owner, "decode_timeout_s", self.decode_timeout_s)
+        if self.every is not None:
+            check_positive_seconds(owner, "every", self.every)
+
+    def predictor_options(self) -> dict[str, Any]:
+        """The settings ``Predictor`` takes; the rest (what is scored per video) go to each ``predict`` call."""
+        return {f.name: getattr(self, f.name) for f in fields(InferenceSettings) if f.name not in PER_CALL}
 
 
+PER_CALL = ("top_k", "clips", "crops", "every")
 DEFAULTS = InferenceSettings()

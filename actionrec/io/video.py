@@ -5,7 +5,9 @@ Why it is built this way:
   We read the packet index first (timestamps and keyframe flags, no decoding), snap every
   requested instant to a frame of that index, then decode forward and seek only when the next
   wanted frame lies beyond a keyframe we have not reached yet. Reading only moves forward, so no
-  group of pictures (GOP) is ever decoded twice for one request.
+  group of pictures (GOP) is ever decoded twice for one request. A dense pass (``read_clips``,
+  thousands of overlapping clips) is one such forward walk: each frame is decoded at most once and
+  shared by every clip that holds it, and only the frames of clips not yet returned are kept.
 - Only frames that are kept are converted to RGB and resized, inside PyAV's reformat.
 - A seek must land on the keyframe asked for; when it lands late we back off to an earlier
   keyframe, then to a sequential read. AVI stores decode order only and its reconstructed
@@ -17,9 +19,11 @@ Why it is built this way:
 from __future__ import annotations
 
 import bisect
+import heapq
 import io
 import os
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -284,7 +288,9 @@ class VideoReader:
         self.count_order = self._container.format.name in _COUNT_ORDER_FORMATS
         self.stats = DecodeStats()
         self.damage: list[str] = []  # problems met while decoding (skipped packets, early end)
-        self._wanted: set[int] | None = None  # presentation times still to return (skip the rest)
+        self._wanted: _Wanted | None = None  # presentation times still to return (skip the rest)
+        self.stream_error: str | None = None  # why the last read_clips pass stopped early
+        self.frames_held = 0  # decoded frames read_clips holds for clips not yet returned
         self.skip_nonref = True
         self._rotation: int | None = None
 
@@ -465,49 +471,121 @@ class VideoReader:
             raise ValueError("timestamps_s is empty")
         self.index()
         before = replace(self.stats)
-        self._configure_threads()
         wanted = [self._snap(as_fraction(t)) for t in timestamps_s]
         targets = sorted(set(wanted))
         self.stats.frames_needed += len(timestamps_s)
-        cc = self._stream.codec_context
-        width, height = output_size(cc.width, cc.height, short_side, max_side)
         got: dict[int, np.ndarray] = {}
         decode_error: str | None = None
-        # Frame skipping needs trustworthy timestamps; count-order reading counts every frame.
-        grid = self.index()
-        self._wanted = {grid[p] for p in targets} if self.skip_nonref and not self.count_order else None
         try:
-            self._read_targets(targets, got, width, height)
+            for pos, rgb in self._frames_at(iter(targets), short_side, max_side):
+                got[pos] = rgb
         except av.error.FFmpegError as e:
             decode_error = f"decoding failed ({e.strerror or e})"
-        finally:
-            self._wanted = None
-            self._stream.codec_context.skip_frame = "DEFAULT"
         if not got:
             raise CorruptVideoError(
                 decode_error or self._index_error or "no frame could be decoded", uri=self.name
             )
         # Frames that could not be reached (damage mid-file) repeat the last frame that could.
         reached = sorted(got)
-        frames = []
-        for pos in wanted:
-            i = bisect.bisect_right(reached, pos) - 1
-            frames.append(got[reached[max(i, 0)]])
-        missing = [p for p in targets if p not in got]
+        frames = [got[reached[max(bisect.bisect_right(reached, pos) - 1, 0)]] for pos in wanted]
+        missing = sum(p not in got for p in targets)
+        partial = self._partial(decode_error, f"{missing} sampled frames could not be decoded" if missing else None)
+        return FrameRead(np.stack(frames), [self._time_of(p) for p in wanted], self.stats.since(before), partial)
+
+    def read_clips(
+        self,
+        clips: Iterable[Sequence[float | Fraction]],
+        *,
+        short_side: int | None = None,
+        max_side: int | None = None,
+        on_frame: Callable[[float, np.ndarray], None] | None = None,
+    ) -> Iterator[FrameRead]:
+        """One ``FrameRead`` per clip, in order, from one forward pass over the video (dense tagging).
+
+        Clips must start in order (each clip's first instant no earlier than the one before's).
+        Overlapping clips share decoded frames: every frame is decoded at most once and converted at
+        most once, and only the frames of clips not yet returned are held, so memory does not grow
+        with the video. ``on_frame(time_s, frame)`` sees each converted frame once, in order (shot
+        detection rides on this pass). Clips past a point where the file stops decoding are not
+        returned; ``stream_partial`` then says why.
+        """
+        self.index()
+        opened: deque[list[int]] = deque()  # snapped clips whose frames are not all returned yet
+        positions = _union((self._snap_all(c) for c in clips), opened)
+        held: dict[int, np.ndarray] = {}
+        before = replace(self.stats)
+        self.stream_error = None
+        last: int | None = None
+        try:
+            for pos, rgb in self._frames_at(positions, short_side, max_side):
+                held[pos], last = rgb, pos
+                if on_frame is not None:
+                    on_frame(self._time_of(pos), rgb)
+                while opened and opened[0][-1] <= pos:
+                    yield self._cut(opened.popleft(), held, before)
+                    before = replace(self.stats)
+                oldest = opened[0][0] if opened else pos + 1
+                for p in [p for p in held if p < oldest]:
+                    del held[p]
+                self.frames_held = len(held)
+        except av.error.FFmpegError as e:
+            self.stream_error = f"decoding failed ({e.strerror or e})"
+        if last is None:
+            raise CorruptVideoError(self.stream_error or self._index_error or "no frame could be decoded",
+                                    uri=self.name)
+        # The file stopped decoding: clips that began before that point end on its last frame.
+        while opened and opened[0][0] <= last:
+            yield self._cut(opened.popleft(), held, before)
+            before = replace(self.stats)
+        if opened or next(positions, None) is not None:
+            self.stream_error = self.stream_error or "the file stopped decoding before its end"
+
+    @property
+    def stream_partial(self) -> str | None:
+        """Why the last ``read_clips`` pass covered only part of the file, or None."""
+        return self._partial(self.stream_error, None)
+
+    def _snap_all(self, times: Sequence[float | Fraction]) -> list[int]:
+        self.stats.frames_needed += len(times)
+        return [self._snap(as_fraction(t)) for t in times]
+
+    def _cut(self, clip: list[int], held: dict[int, np.ndarray], before: DecodeStats) -> FrameRead:
+        """One clip from the held frames; a position the file never reached repeats the last one that was."""
+        reached = sorted(held)
+        frames = [held[reached[max(bisect.bisect_right(reached, p) - 1, 0)]] for p in clip]
+        return FrameRead(np.stack(frames), [self._time_of(p) for p in clip], self.stats.since(before))
+
+    def _time_of(self, pos: int) -> float:
+        """Seconds from the first frame to the frame at grid position ``pos``."""
+        grid = self.index()
+        return float(Fraction(pos) / self.fps) if self.count_order else float((grid[pos] - grid[0]) * self.time_base)
+
+    def _partial(self, decode_error: str | None, missing: str | None) -> str | None:
+        """The one reason a read is partial: the index's, then decoding's, then damage met, then gaps."""
         partial = self.partial_reason or decode_error
         if partial is None and self.damage:
             partial = f"{self.damage[0]}; {len(self.damage)} problem(s) in all"
-        if missing and partial is None:
-            partial = f"{len(missing)} sampled frames could not be decoded"
-        grid = self.index()
-        tb, fps = self.time_base, self.fps
-        times = [
-            float(Fraction(p) / fps) if self.count_order else float((grid[p] - grid[0]) * tb) for p in wanted
-        ]
-        return FrameRead(np.stack(frames), times, self.stats.since(before), partial)
+        return partial or missing
 
-    def _read_targets(self, targets: list[int], got: dict[int, np.ndarray], width: int, height: int) -> None:
-        """Decode forward through ``targets`` (sorted grid positions), seeking only past keyframes."""
+    def _frames_at(self, targets: Iterator[int], short_side: int | None,
+                   max_side: int | None) -> Iterator[tuple[int, np.ndarray]]:
+        """Each target grid position (ascending, unique) with the RGB frame on screen there, decoding
+        forward and seeking only past keyframes; the targets are read lazily, a little ahead of the
+        decoder (so that unreferenced frames nobody asked for are skipped)."""
+        self._configure_threads()
+        cc = self._stream.codec_context
+        width, height = output_size(cc.width, cc.height, short_side, max_side)
+        wanted = _Wanted(targets, self.index())
+        # Frame skipping needs trustworthy timestamps; count-order reading counts every frame.
+        self._wanted = wanted if self.skip_nonref and not self.count_order else None
+        try:
+            yield from self._read_targets(wanted, width, height)
+        finally:
+            self._wanted = None
+            cc.skip_frame = "DEFAULT"
+
+    def _read_targets(self, wanted: _Wanted, width: int, height: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Decode forward through the targets, seeking only past keyframes."""
         grid = self.index()
         frames: Iterator[tuple[int, av.VideoFrame]] | None = None
         position = -1  # grid position of the last decoded frame
@@ -516,16 +594,16 @@ class VideoReader:
 
         rotation = self.rotation
 
-        def keep(target: int, frame: av.VideoFrame) -> None:
-            got[target] = upright(frame.to_ndarray(format="rgb24", width=width, height=height), rotation)
+        def rgb(frame: av.VideoFrame) -> np.ndarray:
             self.stats.frames_converted += 1
+            return upright(frame.to_ndarray(format="rgb24", width=width, height=height), rotation)
 
-        i = 0
-        while i < len(targets):
-            target = targets[i]
+        while (target := wanted.take()) is not None:
             key_index = max(bisect.bisect_right(self._key_positions, target) - 1, 0)
             fresh = False
-            if frames is None or (not self.count_order and self._key_positions[key_index] > position):
+            # Seek when a keyframe lies between the last decoded frame and the target (never for the
+            # very next frame: decoding on costs nothing, a seek would flush what the decoder holds).
+            if frames is None or (not self.count_order and self._key_positions[key_index] > position + 1):
                 seek_to = None if self.count_order else grid[self._key_positions[key_index]]
                 frames, pending, last, fresh = self._decode(seek_to), None, None, True
             while True:
@@ -535,7 +613,7 @@ class VideoReader:
                     item = next(frames, None)
                     if item is None:
                         if last is not None:
-                            keep(target, last[1])  # the file ends early: last frame on screen
+                            yield target, rgb(last[1])  # the file ends early: last frame on screen
                             return
                         if seek_to is None:
                             return
@@ -561,13 +639,74 @@ class VideoReader:
                     last = (pos, frame)
                     continue
                 if pos == target or last is None:
-                    keep(target, frame)
+                    shown = frame
                     last = (pos, frame)
                 else:  # the exact frame never came out of the decoder: the one before is on screen
-                    keep(target, last[1])
+                    shown = last[1]
                     pending = (pos, frame)
-                i += 1
+                yield target, rgb(shown)
+                wanted.done(target)
                 break
+
+
+class _Wanted:
+    """The target positions of one pass, pulled lazily from an ascending iterator, and the set of
+    their presentation times that the decoder consults to skip frames nobody asked for: it looks
+    ahead only as far as the packets it is asked about, and forgets a target once it is returned."""
+
+    def __init__(self, targets: Iterator[int], grid: list[int]) -> None:
+        self._targets, self._grid = targets, grid
+        self._ahead: deque[int] = deque()
+        self._pts: set[int] = set()
+        self._latest: int | None = None  # presentation time of the last target pulled
+        self._exhausted = False
+
+    def _pull(self) -> bool:
+        pos = next(self._targets, None)
+        if pos is None:
+            self._exhausted = True
+            return False
+        self._ahead.append(pos)
+        self._latest = self._grid[pos]
+        self._pts.add(self._latest)
+        return True
+
+    def __contains__(self, pts: int) -> bool:
+        while not self._exhausted and (self._latest is None or self._latest < pts):
+            self._pull()
+        return pts in self._pts
+
+    def take(self) -> int | None:
+        """The next target, or None when there are no more."""
+        if not self._ahead and not self._pull():
+            return None
+        return self._ahead.popleft()
+
+    def done(self, pos: int) -> None:
+        self._pts.discard(self._grid[pos])
+
+
+def _union(clips: Iterator[list[int]], opened: deque[list[int]]) -> Iterator[int]:
+    """The ascending, unique positions of clips that start in order, read lazily; each clip is
+    appended to ``opened`` before any of its positions is produced."""
+    heap: list[int] = []
+    queued: set[int] = set()
+    upcoming = next(clips, None)
+    while True:
+        # A clip's positions ascend and later clips start no earlier, so a position below the next
+        # clip's first can be produced: no clip still to come can ask for it.
+        while upcoming is not None and (not heap or upcoming[0] <= heap[0]):
+            opened.append(upcoming)
+            for p in upcoming:
+                if p not in queued:
+                    queued.add(p)
+                    heapq.heappush(heap, p)
+            upcoming = next(clips, None)
+        if not heap:
+            return
+        p = heapq.heappop(heap)
+        queued.discard(p)
+        yield p
 
 
 def read_frames(

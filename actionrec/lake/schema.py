@@ -71,10 +71,22 @@ EMBEDDINGS = pa.schema([
     ("model_name", pa.string()), ("model_version", pa.string()), ("dim", pa.int32()),
     ("embedding", pa.list_(pa.float32())),  # the pooled penultimate features, L2-normalised, `dim` long
 ])
+# Finding the moment (dense runs, actionrec.moments): labeled time ranges and shot changes per video.
+SEGMENTS = pa.schema([
+    ("run_id", pa.string()), ("video_uri", pa.string()), ("model_name", pa.string()), ("model_version", pa.string()),
+    ("segment_index", pa.int32()), ("label", pa.string()), ("start_s", pa.float64()), ("end_s", pa.float64()),
+    ("score", pa.float32()),  # mean over its clips of the label's score
+    ("num_clips", pa.int32()),
+])
+SHOTS = pa.schema([
+    ("run_id", pa.string()), ("video_uri", pa.string()), ("shot_index", pa.int32()),
+    ("start_s", pa.float64()), ("end_s", pa.float64()),
+    ("start_kind", pa.string()),  # how the shot begins: start (of the video), cut or fade
+])
 
 # Tables written per run, partitioned by run_date; `labels` is partitioned by labels_date.
 RUN_TABLES = {"predictions": PREDICTIONS, "clip_predictions": CLIP_PREDICTIONS, "runs": RUNS,
-              "labeling_queue": LABELING_QUEUE, "embeddings": EMBEDDINGS}
+              "labeling_queue": LABELING_QUEUE, "embeddings": EMBEDDINGS, "segments": SEGMENTS, "shots": SHOTS}
 LABELS_DATE = pa.field("labels_date", pa.date32())
 PARTITIONS = {**{name: RUN_DATE for name in RUN_TABLES}, "labels": LABELS_DATE}
 TABLES = {**RUN_TABLES, "labels": LABELS}

@@ -16,6 +16,7 @@ from actionrec.errors import ConfigError
 from actionrec.inference.settings import DEFAULTS as INFERENCE_DEFAULTS
 from actionrec.inference.settings import InferenceSettings
 from actionrec.loop.drift import DEFAULT_MIN_VIDEOS, DEFAULT_THRESHOLD, DEFAULT_WINDOW
+from actionrec.moments.segments import SEGMENT_DEFAULTS, SegmentRules
 from actionrec.names import DEFAULT_MODEL_NAME, check_name
 from actionrec.options import check_int, check_positive_seconds, check_seconds_or_zero, option
 
@@ -47,9 +48,22 @@ class TagSettings(InferenceSettings):
                                                        "but never flagged: too few to tell a shift from chance")
     embeddings: bool = option(False, "also store each video's embedding (the model's pooled penultimate features, "
                                      "L2-normalised) in the lake's embeddings table, for `actionrec similar`")
+    # Segments of dense runs (--every; actionrec.moments.segments explains the rules).
+    segment_smoothing_s: float = option(SEGMENT_DEFAULTS.smoothing_s, "seconds around each clip over which its "
+                                                                      "scores are averaged before segments are cut, "
+                                                                      "so a noisy clip does not split a segment "
+                                                                      "(0: none)")
+    segment_min_score: float = option(SEGMENT_DEFAULTS.min_score, "segments whose label scores lower than this "
+                                                                  "on average are not kept")
+    segment_min_s: float = option(SEGMENT_DEFAULTS.min_seconds, "seconds: a shorter run is merged into a neighbour, "
+                                                                "a shorter segment is not kept",
+                                  flag="--segment-min-seconds")
+    shot_snap_s: float = option(SEGMENT_DEFAULTS.snap_s, "seconds within which a segment edge moves onto a shot "
+                                                         "change (0: never)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.segment_rules()  # validates the segment fields
         check_int("TagSettings", "shard_size", self.shard_size, 1)
         check_positive_seconds("TagSettings", "shard_timeout_s", self.shard_timeout_s)
         check_positive_seconds("TagSettings", "lease_ttl_s", self.lease_ttl_s)
@@ -64,6 +78,9 @@ class TagSettings(InferenceSettings):
                               f"flag), got {t!r}")
         if not isinstance(self.embeddings, bool):
             raise ConfigError(f"TagSettings.embeddings must be true or false, got {self.embeddings!r}")
+
+    def segment_rules(self) -> SegmentRules:
+        return SegmentRules(self.segment_smoothing_s, self.segment_min_score, self.segment_min_s, self.shot_snap_s)
 
 
 @dataclass(frozen=True)

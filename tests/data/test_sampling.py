@@ -3,7 +3,7 @@ from random import Random
 
 import pytest
 
-from actionrec.data.sampling import ClipSampling, random_clip, segment_times, uniform_clips
+from actionrec.data.sampling import ClipSampling, dense_clips, random_clip, segment_times, uniform_clips
 from actionrec.errors import ConfigError
 
 # (duration s, fps, clips, sampling, expected frame indices per clip: floor(t * fps))
@@ -85,3 +85,40 @@ def test_bad_arguments():
         uniform_clips(F(1), F(25), 0, ClipSampling())
     with pytest.raises(ConfigError, match="fps"):
         uniform_clips(F(1), F(0), 1, ClipSampling())
+
+
+# (duration s, fps, every s, sampling, number of clips, frame indices of the first clips, of the last clip)
+DENSE_CASES = [
+    # span 0.8 s in 10 s: clips start every second while they fit (slack 9.2 s -> 10 clips)
+    (F(10), F(10), 1, ClipSampling(4, "stride", 2), 10, [[0, 2, 4, 6], [10, 12, 14, 16]], [90, 92, 94, 96]),
+    # overlapping clips: 4 frames at 15/s from 30 fps (0.27 s) every 0.5 s of a 2 s video
+    (F(2), F(30), 0.5, ClipSampling(4, "fps", sample_fps=15), 4, [[0, 2, 4, 6], [15, 17, 19, 21]],
+     [45, 47, 49, 51]),
+    # a video shorter than one clip: one clip from 0 (the reader repeats the last frame)
+    (F(1, 2), F(10), 1, ClipSampling(4, "stride", 2), 1, [[0, 2, 4, 6]], [0, 2, 4, 6]),
+    # NTSC stays exact: clip k starts on frame floor(k * 30000 / 1001)
+    (F(3), F(30000, 1001), 1, ClipSampling(3, "stride", 1), 3, [[0, 1, 2], [29, 30, 31]], [59, 60, 61]),
+    # a step of 2.5 frames (0.1 s at 25 fps): starts floored to frames 0, 2, 5, 7, ...
+    (F(1), F(25), 0.1, ClipSampling(2, "stride", 1), 10, [[0, 1], [2, 3], [5, 6], [7, 8]], [22, 23]),
+    # 0.1 read as exactly 1/10: the 5994th clip of a 10-minute video still starts at 599.3 s
+    (F(600), F(25), 0.1, ClipSampling(16, "stride", 1), 5994, [[i for i in range(16)]],
+     [14982 + i for i in range(16)]),
+    # spread: each clip spreads its frames over its own 2 s window
+    (F(8), F(25), 2, ClipSampling(4, "spread"), 4, [[6, 18, 31, 43], [56, 68, 81, 93]], [156, 168, 181, 193]),
+    # spread on a video shorter than the window: one clip over the whole video
+    (F(3, 2), F(25), 2, ClipSampling(4, "spread"), 1, [[4, 14, 23, 32]], [4, 14, 23, 32]),
+]
+
+
+@pytest.mark.parametrize("duration,fps,every,sampling,count,first,last", DENSE_CASES)
+def test_dense_clips_table(duration, fps, every, sampling, count, first, last):
+    clips = list(dense_clips(duration, fps, every, sampling))
+    frames = [[int(t * fps) for t in clip] for clip in clips]
+    assert (len(frames), frames[: len(first)], frames[-1]) == (count, first, last)
+    assert all(isinstance(t, F) for clip in clips for t in clip)
+
+
+@pytest.mark.parametrize("every", [0, -1])
+def test_dense_clips_refuse_a_step_that_is_not_positive(every):
+    with pytest.raises(ConfigError, match="every"):
+        next(dense_clips(F(10), F(25), every, ClipSampling()))

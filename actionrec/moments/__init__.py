@@ -1,0 +1,1 @@
+"""Finding the moment: labeled segments and shot changes from a dense timeline, and searching them."""
