@@ -47,6 +47,10 @@ Source = str | os.PathLike | IO[bytes]
 _COUNT_ORDER_FORMATS = {"avi"}
 _CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".avi": "avi", ".webm": "webm",
                       ".mov": "mov"}
+# MP4 sample-table flags (libavformat's AVINDEX_KEYFRAME, AVINDEX_DISCARD_FRAME), and the frame count from
+# which reading that table beats demuxing every packet (measured by `python -m bench.long_video`).
+_KEYFRAME, _DISCARD = 0x1, 0x2
+_TABLE_MIN_FRAMES = 1000
 # At and above this many pixels per frame, let FFmpeg decode with frame + slice threads.
 _THREADED_PIXELS = 1280 * 720
 
@@ -271,19 +275,21 @@ class DecodedFrames:
 class VideoReader:
     """Reads frames at given instants from one video, decoding as little as possible.
 
-    Use as a context manager. ``index()`` demuxes the packets once (no decoding) to learn the
-    frame timestamps and keyframes; ``read()`` may be called several times, each call moving
+    Use as a context manager. ``index()`` learns the frame timestamps and keyframes without
+    decoding (from an MP4's sample table, else by demuxing the packets once); ``read()`` may be called several times, each call moving
     only forward through the file.
     """
 
     def __init__(self, source: Source, *, threads: str | None = None) -> None:
         self.name = _describe(source)
         self._source = source
+        self._bytes = _size_of(source)
         self._container = _open(source)
         self._stream = self._container.streams.video[0]
         self._threads = threads
         self._grid: list[int] | None = None  # presentation times of all frames, stream time base
         self._key_positions: list[int] = []  # index in _grid of each keyframe
+        self.index_source: str | None = None  # "packets" (every packet demuxed) or "container" (its table)
         self._index_error: str | None = None
         self.count_order = self._container.format.name in _COUNT_ORDER_FORMATS
         self.stats = DecodeStats()
@@ -314,9 +320,29 @@ class VideoReader:
         return _fps_of(self._stream)
 
     def index(self) -> list[int]:
-        """Presentation timestamps of every frame (stream time base), read from packets only."""
+        """Presentation timestamps of every frame (stream time base), read without decoding: from the
+        container's own sample table where it can be trusted (MP4/MOV, see ``_container_index``), else
+        from every packet."""
         if self._grid is not None:
             return self._grid
+        if not self.count_order and (table := self._container_index()) is not None:
+            self._grid, self._key_positions = table
+            self.index_source = "container"
+            self._rewind()
+            return self._grid
+        return self._packet_index()
+
+    def exact_index(self) -> list[int]:
+        """The index from every packet's own timestamps (a pass that reads the whole video anyway
+        costs nothing more for it, and a read that met a frame the table did not predict needs it)."""
+        if self.index_source != "packets":
+            self._grid, self.index_source = None, None
+            self._rewind()
+            return self._packet_index()
+        return self.index()
+
+    def _packet_index(self) -> list[int]:
+        """The index from demuxing every packet: exact for any container, one pass over the file."""
         stamps: list[tuple[int, bool]] = []
         use_dts = self.count_order
         try:
@@ -343,8 +369,90 @@ class VideoReader:
         stamps.sort()
         self._grid = [ts for ts, _ in stamps]
         self._key_positions = [i for i, (_, key) in enumerate(stamps) if key] or [0]
+        self.index_source = "packets"
         self._rewind()
         return self._grid
+
+    def _container_index(self) -> tuple[list[int], list[int]] | None:
+        """Frame times and keyframe positions from an MP4/MOV sample table (``stream.index_entries``:
+        every sample's decode time, size and keyframe flag, read when the file was opened), so a
+        long video is indexed without reading its 18,000 packets; None when it cannot be trusted.
+
+        The table holds decode times only. Presentation times follow from them by one of two rules
+        encoders use: a shift by the reorder delay (the k-th smallest pts is the (k + delay)-th dts,
+        as x264 writes them at any frame rate; the last ``delay`` times come from the last GOP's
+        packets) or a constant offset (``pts = dts + c``). The rule is chosen, and checked
+        exactly, on the packets of the first and last GOP; a table that disagrees, samples
+        past the end of the file, discarded samples (edit lists), open GOPs or a count other than
+        the declared one mean every packet is demuxed instead. ``read`` checks every decoded frame's
+        time against the table and on any difference reindexes from the packets and reads again, so
+        the GOPs in between are checked wherever a frame is decoded."""
+        if not self._container.format.name.startswith("mov"):
+            return None
+        n = self._stream.frames or 0
+        if n < _TABLE_MIN_FRAMES:
+            return None
+        entries = self._stream.index_entries
+        if len(entries) != n:
+            return None
+        dts: list[int] = []
+        keys: list[int] = []
+        end = 0
+        for i, e in enumerate(entries):
+            ts, flags, size = e.timestamp, e.flags, e.size
+            if flags & _DISCARD or size <= 0 or (dts and ts <= dts[-1]):
+                return None
+            if flags & _KEYFRAME:
+                keys.append(i)
+            dts.append(ts)
+            end = e.pos + size
+        if self._bytes is None or end > self._bytes:
+            return None  # a truncated file: its table promises samples that are not there
+        if not keys or keys[0] != 0:
+            return None
+        bounds = [*keys, n]  # GOP g holds decode positions bounds[g] .. bounds[g + 1] - 1
+        samples = sorted({0, len(keys) - 1})
+        try:
+            gops = {g: self._gop_pts(dts[bounds[g]], dts[bounds[g + 1]] if g + 1 < len(keys) else None,
+                                     bounds[g + 1] - bounds[g]) for g in samples}
+        except av.error.FFmpegError:
+            return None
+        finally:
+            self._rewind()
+        if any(p is None for p in gops.values()):
+            return None
+        first, last = gops[0], gops[len(keys) - 1]
+        assert first is not None and last is not None
+        delay = bisect.bisect_left(dts, first[0])
+        shifted = dts[delay:] + last[len(last) - delay:] if delay <= len(last) else None
+        offset = [d + first[0] - dts[0] for d in dts]
+        for grid in (shifted, offset):
+            if grid is not None and all(grid[bounds[g]:bounds[g + 1]] == pts for g, pts in gops.items()):
+                return grid, keys
+        return None
+
+    def _gop_pts(self, start_dts: int, next_key_dts: int | None, count: int) -> list[int] | None:
+        """The sorted presentation times of the ``count`` packets of one GOP (demuxed, not decoded),
+        or None when they are not exactly those packets, keyframe first on screen (a closed GOP)."""
+        self._container.seek(start_dts, stream=self._stream, backward=True, any_frame=False)
+        pts: list[int] = []
+        key_pts: int | None = None
+        for packet in self._container.demux(self._stream):
+            if not packet.size or packet.dts is None or packet.dts < start_dts:
+                continue
+            if next_key_dts is not None and packet.dts >= next_key_dts:
+                break
+            if packet.pts is None:
+                return None
+            if packet.dts == start_dts:
+                key_pts = packet.pts
+            pts.append(packet.pts)
+            if next_key_dts is None and len(pts) > count:
+                return None
+        pts.sort()
+        if len(pts) != count or key_pts is None or key_pts != pts[0]:
+            return None
+        return pts
 
     def info(self) -> VideoInfo:
         """Facts from the container, with frame count and duration from the index (what is readable)."""
@@ -390,7 +498,7 @@ class VideoReader:
 
     def decode_all(self, *, short_side: int | None = None) -> DecodedFrames:
         """Every frame, in order, for short videos that are read many times (training epochs)."""
-        grid = self.index()
+        grid = self.exact_index()
         if self.count_order:
             times = [Fraction(2 * i + 1, 2) / self.fps for i in range(len(grid))]
         else:
@@ -457,7 +565,10 @@ class VideoReader:
                     return
                 yield counted, frame
             elif frame.pts is not None:
-                yield max(bisect.bisect_right(grid, frame.pts) - 1, 0), frame
+                pos = max(bisect.bisect_right(grid, frame.pts) - 1, 0)
+                if self.index_source == "container" and grid[pos] != frame.pts:
+                    raise _TableMismatch(f"frame at pts {frame.pts} is not in the container's table")
+                yield pos, frame
 
     def read(
         self,
@@ -470,6 +581,15 @@ class VideoReader:
         if len(timestamps_s) == 0:
             raise ValueError("timestamps_s is empty")
         self.index()
+        try:
+            return self._read(timestamps_s, short_side, max_side)
+        except _TableMismatch:  # the container's table was wrong somewhere: read again by the packets
+            self.stats.fallbacks += 1
+            self.exact_index()
+            return self._read(timestamps_s, short_side, max_side)
+
+    def _read(self, timestamps_s: Sequence[float | Fraction], short_side: int | None,
+              max_side: int | None) -> FrameRead:
         before = replace(self.stats)
         wanted = [self._snap(as_fraction(t)) for t in timestamps_s]
         targets = sorted(set(wanted))
@@ -509,7 +629,7 @@ class VideoReader:
         detection rides on this pass). Clips past a point where the file stops decoding are not
         returned; ``stream_partial`` then says why.
         """
-        self.index()
+        self.exact_index()  # the pass reads every packet anyway
         opened: deque[list[int]] = deque()  # snapped clips whose frames are not all returned yet
         positions = _union((self._snap_all(c) for c in clips), opened)
         held: dict[int, np.ndarray] = {}
@@ -647,6 +767,11 @@ class VideoReader:
                 yield target, rgb(shown)
                 wanted.done(target)
                 break
+
+
+class _TableMismatch(Exception):
+    """A decoded frame's time is not where the container's sample table put it (``VideoReader.read``
+    then reindexes from the packets)."""
 
 
 class _Wanted:

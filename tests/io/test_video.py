@@ -11,7 +11,14 @@ from videos import frame_index
 
 import actionrec
 from actionrec.errors import EmptyVideoError, NotAVideoError, NoVideoStreamError
+from actionrec.io import video
 from actionrec.io.video import VideoReader, probe, read_frames
+
+
+@pytest.fixture(autouse=True, params=["packets", "table"])
+def index_from(request, monkeypatch):
+    """Every behaviour below holds whether the index came from the packets or from an MP4's table."""
+    monkeypatch.setattr(video, "_TABLE_MIN_FRAMES", 2 if request.param == "table" else 10**12)
 
 # (instants in seconds, expected frame indices) for 100 frames at 25 fps
 CONSTANT_RATE = [
