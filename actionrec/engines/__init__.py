@@ -6,3 +6,7 @@ a model (from the conversion cache when it can, so an OpenVINO worker never impo
 ``[N, T, H, W, 3]`` and returns class probabilities ``[N, K]``: normalisation and softmax live
 inside the engine, so a worker does no float work in Python.
 """
+
+from actionrec.engines.telemetry import no_telemetry
+
+no_telemetry()  # before any engine module imports OpenVINO

@@ -156,6 +156,30 @@ def test_a_checkpoint_is_converted_once_and_then_opened_without_torch(checkpoint
     assert (hit[0] / "model.bin").stat().st_mtime_ns == mtime  # not converted again
 
 
+
+def test_converting_sends_no_telemetry(checkpoint, tmp_path):
+    """OpenVINO's converter reports usage to Google unless opted out (a client id under ~/intel marks
+    a consenting install); a conversion here, for a user who never chose, creates none and leaves
+    no child process behind."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL", "NNCF_CI")}
+    env.update(HOME=str(home), ACTIONREC_CACHE_DIR=str(tmp_path / "cache"))
+    code = textwrap.dedent(f"""
+        import multiprocessing
+        from actionrec.engines.choice import EngineChoice
+        from actionrec.engines.runners import open_runner
+        from actionrec.models.refs import pin_model
+        if __name__ == "__main__":
+            open_runner(pin_model({str(checkpoint)!r}), EngineChoice("openvino", "f32", "cpu"))
+            print(len(multiprocessing.active_children()))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "0"
+    assert list(tmp_path.glob("cache/openvino/*/*/*/model.xml")) or list(tmp_path.glob("cache/**/model.xml"))
+    assert not (home / "intel" / "openvino_ga_cid").exists(), sorted(p.name for p in home.rglob("*"))
+
 def _variant() -> str:
     from actionrec.engines.openvino_runner import openvino_variant
 
