@@ -10,7 +10,7 @@ Each method runs in its own process (peak RSS is that process's), loads the same
 weights, seed 0), warms it up with one forward and reads the file once so it is in the page cache,
 then tags the video ``--repeats`` times; the table shows medians. Methods:
 - ``actionrec``: the production path, ``Predictor.predict_all`` (decode_clips in a decode worker
-  thread: frame index, forward decoding, seeks past keyframes only; batched inference) with the
+  process: frame index, forward decoding, seeks past keyframes only; batched inference) with the
   default engine (OpenVINO on CPU, opened from the conversion cache: this process never imports
   torch); a long MP4 is indexed from its sample table; ``actionrec-packets``: the same with the
   index read from every packet; ``actionrec-torch``: with ``engine="torch"`` (eager fp32);
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -123,8 +124,8 @@ def _actionrec_worker(method: str, path: str, clips: int, model_name: str, repea
     from actionrec.io.video import VideoReader
     from actionrec.models.refs import pin_model
 
-    if method == "actionrec-packets":  # the index from every packet, as before the sample table was read
-        video._TABLE_MIN_FRAMES = 1 << 62
+    if method == "actionrec-packets":  # the index from every packet, in the decode workers too
+        os.environ[video.INDEX_ENV] = "packets"
     choice = choose_engine("torch" if method == "actionrec-torch" else "auto", "auto", "cpu")
     runner = open_runner(pin_model(_checkpoint(model_name)), choice, batch_size=clips)
     spec = runner.model.spec

@@ -51,6 +51,7 @@ _CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".avi": 
 # which reading that table beats demuxing every packet (measured by `python -m bench.long_video`).
 _KEYFRAME, _DISCARD = 0x1, 0x2
 _TABLE_MIN_FRAMES = 1000
+INDEX_ENV = "ACTIONREC_VIDEO_INDEX"  # "packets": never read the sample table (benchmarks; a way back)
 # At and above this many pixels per frame, let FFmpeg decode with frame + slice threads.
 _THREADED_PIXELS = 1280 * 720
 
@@ -387,7 +388,7 @@ class VideoReader:
         the declared one mean every packet is demuxed instead. ``read`` checks every decoded frame's
         time against the table and on any difference reindexes from the packets and reads again, so
         the GOPs in between are checked wherever a frame is decoded."""
-        if not self._container.format.name.startswith("mov"):
+        if not self._container.format.name.startswith("mov") or os.environ.get(INDEX_ENV) == "packets":
             return None
         n = self._stream.frames or 0
         if n < _TABLE_MIN_FRAMES:

@@ -95,3 +95,10 @@ def test_a_table_that_is_wrong_mid_file_is_caught_by_the_read(media, table_alway
     with VideoReader(path) as reader:
         reader.exact_index()
         assert [frame_index(f) for f in reader.read([2.01, 2.21]).frames_thwc] == [50, 55]
+
+
+def test_the_packet_index_can_be_forced(media, table_always, monkeypatch):
+    monkeypatch.setenv(video.INDEX_ENV, "packets")
+    with VideoReader(media["mp4"]) as reader:
+        reader.index()
+        assert reader.index_source == "packets"
