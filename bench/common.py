@@ -107,6 +107,21 @@ def in_subprocess(module: str, *args: str) -> dict[str, Any]:
     return result
 
 
+def status_mb(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak since start or since ``reset_peak``) of this process, in MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def reset_peak() -> None:
+    """Restart the kernel's peak-RSS count (Linux >= 4.0), so a warm-up's transient peak is not the video's."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
 def peak_rss_mb() -> float:
     """This process's peak RSS: ``VmHWM`` (reset by exec; ``ru_maxrss`` is not, so a worker started
     by a big parent would report the parent's peak), else ``ru_maxrss``."""

@@ -34,24 +34,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from bench.common import in_subprocess, long_video, peak_rss_mb, save
+from bench.common import in_subprocess, long_video, peak_rss_mb, reset_peak, save, status_mb
 
 SPEC_FRAMES, SPEC_STRIDE, SHORT, CROP = 16, 2, 128, 112
-
-
-def _status_mb(field: str) -> float:
-    """``VmRSS`` (now) or ``VmHWM`` (peak since start or since ``_reset_peak``) of this process, in MB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak() -> None:
-    """Restart the kernel's peak-RSS count (Linux >= 4.0), so a warm-up's transient peak is not the video's."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 
 
 def _baseline_clips(method: str, path: str, clips: int, spec) -> tuple[object, int]:
@@ -134,10 +119,10 @@ def _actionrec_worker(method: str, path: str, clips: int, model_name: str, repea
         while f.read(1 << 24):
             pass
     predictor.run_batch(np.zeros((clips, SPEC_FRAMES, CROP, CROP, 3), np.uint8))  # warm-up
-    baseline_rss = _status_mb("VmRSS")
-    _reset_peak()
+    baseline_rss = status_mb("VmRSS")
+    reset_peak()
     decoded = decode_clips(path, spec, clips).frames_decoded  # what a decode worker runs
-    decode_rss = max(_status_mb("VmHWM") - baseline_rss, 0.0)
+    decode_rss = max(status_mb("VmHWM") - baseline_rss, 0.0)
     runs = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -180,12 +165,12 @@ def worker(method: str, path: str, clips: int, model_name: str, repeats: int) ->
     with torch.inference_mode():  # warm-up: first-call costs (oneDNN primitives) belong to no method
         zeros = torch.zeros(clips, 3, SPEC_FRAMES, CROP, CROP)
         module(zeros)
-    baseline_rss = _status_mb("VmRSS")
+    baseline_rss = status_mb("VmRSS")
     # First, untimed and without the model: the decode stage's own peak above the warm process
     # (before any timed run has grown the heap).
-    _reset_peak()
+    reset_peak()
     _, decoded = _baseline_clips(method, path, clips, spec)
-    decode_rss = max(_status_mb("VmHWM") - baseline_rss, 0.0)
+    decode_rss = max(status_mb("VmHWM") - baseline_rss, 0.0)
     runs = []
     for _ in range(repeats):
         started = time.perf_counter()

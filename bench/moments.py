@@ -42,23 +42,10 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import CACHE, in_subprocess, long_video, peak_rss_mb, save
+from bench.common import CACHE, in_subprocess, long_video, peak_rss_mb, reset_peak, save, status_mb
 
 FIGHT = Path(__file__).resolve().parents[2] / "shared" / "real" / "fight_surv" / "labels.csv"
 PARTS = ("decode", "cost", "synthetic", "real")
-
-
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak() -> None:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 
 
 # -- decode: frames decoded per frame scored ------------------------------------------------------
@@ -149,12 +136,12 @@ def cost_worker(path: str, model_name: str, every: float, batch: int) -> dict[st
 
     before = model_only()
     predictor.model_seconds = 0.0
-    baseline = _status_mb("VmRSS")
-    _reset_peak()
+    baseline = status_mb("VmRSS")
+    reset_peak()
     started = time.perf_counter()
     [result] = predictor.predict_all([path], every=every, top_k=5)
     dense = time.perf_counter() - started
-    dense_rss = max(_status_mb("VmHWM") - baseline, 0.0)
+    dense_rss = max(status_mb("VmHWM") - baseline, 0.0)
     model_in_dense = predictor.model_seconds
     after = model_only()  # again after: the machine's load drifts, so the dense run is compared with both
     if result.status != "ok":
