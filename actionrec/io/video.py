@@ -280,8 +280,8 @@ class VideoReader:
     """Reads frames at given instants from one video, decoding as little as possible.
 
     Use as a context manager. ``index()`` learns the frame timestamps and keyframes without
-    decoding (from an MP4's sample table, else by demuxing the packets once); ``read()`` may be called several times, each call moving
-    only forward through the file.
+    decoding (from an MP4's sample table, else by demuxing the packets once); ``read()`` may be
+    called several times, each call moving only forward through the file.
     """
 
     def __init__(self, source: Source, *, threads: str | None = None) -> None:
