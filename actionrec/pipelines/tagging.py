@@ -182,17 +182,18 @@ def tag_shard(lake: str, run_id: str, run_date: date, shard: int, videos: list[V
                                                               time_limit_s=settings.shard_timeout_s,
                                                               embeddings=settings.embeddings)]
     preds, clips = prediction_rows(results, run_id=run_id, model=model, engine=predictor.choice)
+    store, part = Lake(lake), f"{run_id}-{shard:05d}"
     vectors = embedding_rows(results, run_id=run_id, model=model) if settings.embeddings else None
     if vectors is not None and vectors.num_rows:
-        Lake(lake).write_part("embeddings", f"{run_id}-{shard:05d}", run_date, vectors)
+        store.write_part("embeddings", part, run_date, vectors)
     if settings.every is not None:  # dense: segments and shots first, so a video counted done has them
         from actionrec.moments.tables import moment_tables
 
         tables = moment_tables(((v.uri, r) for v, r in results), run_id=run_id, model_name=model.name,
                                model_version=model.version, rules=settings.segment_rules())
         for name, table in zip(("segments", "shots"), tables, strict=True):
-            Lake(lake).write_part(name, f"{run_id}-{shard:05d}", run_date, table)
-    Lake(lake).write_shard(run_id, run_date, shard, preds, clips)
+            store.write_part(name, part, run_date, table)
+    store.write_shard(run_id, run_date, shard, preds, clips)
     counts = Counter(r.status for _, r in results)
     not_ok = tuple(sorted((r.uri, r.status, r.error or "") for _, r in results if r.status != "ok"))
     return ShardResult(shard, len(results), counts["ok"], counts["partial"], counts["failed"],
